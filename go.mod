@@ -1,0 +1,3 @@
+module github.com/payrouter/payrouter
+
+go 1.26.8

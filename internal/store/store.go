@@ -1,0 +1,148 @@
+// Package store is payrouter's durable state: payments (with attempts and
+// refunds), idempotency records, the event outbox, the webhook inbox and
+// anomalies. Every state change of a payment and the events it produced are
+// written in one transaction. Two implementations share one SQL dialect
+// subset: SQLite (embedded, the default) and PostgreSQL.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/payrouter/payrouter"
+)
+
+// ErrDuplicateReference: the merchant already has a payment with that reference.
+var ErrDuplicateReference = errors.New("store: duplicate reference")
+
+// Store is the durable state. Methods are safe for concurrent use. Errors
+// are payrouter.ErrNotExist (errors.Is) for a missing row, the Err*
+// sentinels above, or internal.
+type Store interface {
+	// ClaimIdempotencyKey claims (merchant, key) for a request whose body
+	// hashes to requestHash. It returns nil when the caller now owns the key,
+	// or the existing record (the caller decides: stored response,
+	// 409 in progress, 422 different body). Concurrent claims of one key:
+	// exactly one gets nil.
+	ClaimIdempotencyKey(ctx context.Context, merchantID, key, requestHash string, now time.Time) (*IdempotencyRecord, error)
+	// LinkIdempotencyKey records the payment a claimed key created, so a
+	// retry after a crash can answer with that payment.
+	LinkIdempotencyKey(ctx context.Context, merchantID, key, paymentID string) error
+	// CompleteIdempotencyKey stores the response to replay.
+	CompleteIdempotencyKey(ctx context.Context, merchantID, key string, status int, body []byte) error
+	// ReleaseIdempotencyKey forgets a claimed key (the request failed with a
+	// 5xx or before doing anything; the merchant may retry).
+	ReleaseIdempotencyKey(ctx context.Context, merchantID, key string) error
+	// TakeOverIdempotencyKey re-claims a running record older than
+	// staleBefore (its owner crashed): it returns true when the caller now
+	// owns it. The record keeps its payment link.
+	TakeOverIdempotencyKey(ctx context.Context, merchantID, key string, staleBefore, now time.Time) (bool, error)
+	// PurgeIdempotencyKeys deletes completed records created before t.
+	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
+
+	// CreatePayment inserts a new payment with its attempts, refunds and
+	// pending events (p.PendingEvents) in one transaction. It returns
+	// ErrDuplicateReference when the merchant already used p.Reference.
+	CreatePayment(ctx context.Context, p *payrouter.Payment) error
+	// UpdatePayment loads the payment, calls fn and, when fn returns nil,
+	// saves the payment, its attempts and refunds (inserting new ones) and
+	// its pending events in one transaction, serialized with every other
+	// update of that payment. fn must not do I/O. An error from fn is
+	// returned as is and nothing is written.
+	UpdatePayment(ctx context.Context, id string, fn func(p *payrouter.Payment) error) (*payrouter.Payment, error)
+	// GetPayment reads one payment; merchantID "" skips the merchant check
+	// (internal callers), otherwise another merchant's payment is ErrNotExist.
+	GetPayment(ctx context.Context, merchantID, id string) (*payrouter.Payment, error)
+	// FindPayment finds a payment by a provider's payment id (or order id)
+	// on any of its attempts.
+	FindPayment(ctx context.Context, provider, providerPaymentID string) (*payrouter.Payment, error)
+	// ListPayments lists a merchant's payments, newest first.
+	ListPayments(ctx context.Context, f ListFilter) ([]*payrouter.Payment, error)
+	// DuePayments lists payments whose ResolveAt is at or before now, oldest
+	// first: the resolver's work queue.
+	DuePayments(ctx context.Context, now time.Time, limit int) ([]*payrouter.Payment, error)
+	// ScanPayments calls fn for every payment created at or after since,
+	// oldest first (replay, reconciliation).
+	ScanPayments(ctx context.Context, since time.Time, fn func(*payrouter.Payment) error) error
+
+	// ListEvents lists a merchant's events with Seq > after, oldest first
+	// ("" merchant: all merchants).
+	ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error)
+	// GetEvent reads one event.
+	GetEvent(ctx context.Context, merchantID string, seq int64) (*payrouter.Event, error)
+
+	// InsertWebhook stores a verified provider webhook in the inbox. It
+	// returns false (and stores nothing) when (provider, event id) is
+	// already there.
+	InsertWebhook(ctx context.Context, w *InboxItem) (bool, error)
+	// PendingWebhooks lists unprocessed inbox items, oldest first.
+	PendingWebhooks(ctx context.Context, limit int) ([]InboxItem, error)
+	// FinishWebhook marks an inbox item processed with its outcome.
+	FinishWebhook(ctx context.Context, id int64, outcome, note string, now time.Time) error
+
+	// RecordAnomaly keeps something ops must look at: an impossible
+	// transition, an orphan webhook, an unmapped provider status.
+	RecordAnomaly(ctx context.Context, a *Anomaly) error
+	// ListAnomalies lists anomalies, newest first.
+	ListAnomalies(ctx context.Context, limit int) ([]Anomaly, error)
+
+	// Ping checks the store is usable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// IdempotencyRecord is a claimed or completed idempotency key.
+type IdempotencyRecord struct {
+	MerchantID  string
+	Key         string
+	RequestHash string
+	PaymentID   string // "" until linked
+	Status      int    // 0 while running
+	Body        []byte // the stored response, once completed
+	CreatedAt   time.Time
+}
+
+// Running reports whether the first request is still in progress.
+func (r *IdempotencyRecord) Running() bool { return r.Status == 0 }
+
+// ListFilter selects a merchant's payments.
+type ListFilter struct {
+	MerchantID string
+	Reference  string
+	Status     payrouter.Status
+	Limit      int
+	// Before lists payments created before this payment id (pagination).
+	Before string
+}
+
+// InboxItem is one received provider webhook.
+type InboxItem struct {
+	ID         int64
+	Provider   string
+	EventID    string
+	Headers    map[string]string // signature headers only, for audit
+	Body       []byte            // the raw body, byte for byte
+	Parsed     []byte            // the verified, normalized notification (JSON)
+	ReceivedAt time.Time
+	Outcome    string // "" until processed: applied | duplicate | stale | anomaly | orphan | unmapped
+	Note       string
+}
+
+// Anomaly kinds.
+const (
+	AnomalyTransition = "impossible_transition"
+	AnomalyOrphan     = "orphan_webhook"
+	AnomalyUnmapped   = "unmapped_status"
+	AnomalyAmount     = "amount_mismatch"
+)
+
+// Anomaly is something ops must look at.
+type Anomaly struct {
+	ID        int64
+	Kind      string
+	PaymentID string
+	Provider  string
+	Detail    string
+	CreatedAt time.Time
+}

@@ -1,0 +1,220 @@
+// Package providers defines what the router needs from a payment provider
+// and the one typed error classification that decides failover.
+//
+// An adapter (providers/stripe, providers/midtrans, …) implements Provider
+// and, where its provider can, the optional one-method interfaces below
+// (StatusChecker, WebhookParser, SettlementLister), found by type assertion
+// as database/sql finds Pinger. Cross-cutting behaviour — breakers, timeouts,
+// metrics — wraps a Provider in the router; adapters never repeat it.
+package providers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/payrouter/payrouter"
+)
+
+// Provider is one configured payment provider. Every method is idempotent
+// under req.IdempotencyKey: calling again with the same key never charges,
+// captures or refunds twice. Amounts are payrouter minor units (IDR
+// exponent 0); the adapter converts to its provider's convention and
+// returns an *Error of class Invalid for what its provider cannot represent.
+// Every error returned is an *Error (errors.As), so the router can classify.
+type Provider interface {
+	// Capabilities says what this provider can take; the router skips a
+	// candidate that cannot take a payment without calling it.
+	Capabilities() Capabilities
+	// Authorize creates (and confirms) a payment. A card decline is an
+	// *Error of class Declined; a customer-action method returns a Result
+	// with StatusRequiresAction and a NextAction.
+	Authorize(ctx context.Context, req *AuthorizeRequest) (*Result, error)
+	// Capture captures an authorised payment (Amount ≤ authorised; 0 = all).
+	Capture(ctx context.Context, req *CaptureRequest) (*Result, error)
+	// Cancel voids an authorisation or cancels/expires a pending
+	// customer-action payment.
+	Cancel(ctx context.Context, req *CancelRequest) (*Result, error)
+	// Refund refunds Amount of a captured payment.
+	Refund(ctx context.Context, req *RefundRequest) (*RefundResult, error)
+}
+
+// StatusChecker asks the provider for the current state of a payment. The
+// resolver uses it to settle ambiguous attempts; Reference finds a payment
+// whose provider id was never learnt (the request timed out).
+type StatusChecker interface {
+	Status(ctx context.Context, req *StatusRequest) (*Result, error)
+}
+
+// WebhookParser verifies a provider's webhook (signature, token) and
+// normalizes it. It returns an *Error with Code "signature_invalid" (class
+// Invalid) for anything forged, replayed, stale or tampered; the HTTP layer
+// answers 401 and stores nothing.
+type WebhookParser interface {
+	ParseWebhook(h http.Header, body []byte, now time.Time) (*Notification, error)
+}
+
+// SettlementLister lists settled transactions for reconciliation.
+type SettlementLister interface {
+	Settlements(ctx context.Context, from, to time.Time) ([]Settlement, error)
+}
+
+// Capabilities is what a provider can take.
+type Capabilities struct {
+	// Methods maps each supported method to the currencies it takes.
+	Methods map[payrouter.Method][]payrouter.Currency
+	// ManualCapture: methods that support capture=manual.
+	ManualCapture []payrouter.Method
+	Refund        bool
+	PartialRefund bool
+	// PartialCapture: Capture with an amount below the authorised one.
+	PartialCapture bool
+	// IdempotentRetry: the provider honours idempotency keys for create, so
+	// an ambiguous create can be resolved by resending it with the same key.
+	IdempotentRetry bool
+	// NeedsToken: card payments need a provider-specific token.
+	Banks []string // bank_transfer banks, if any
+}
+
+// Supports reports whether the provider takes method in currency, with the
+// given capture mode.
+func (c Capabilities) Supports(m payrouter.Method, cur payrouter.Currency, capture payrouter.CaptureMode) bool {
+	found := false
+	for _, x := range c.Methods[m] {
+		if x == cur {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return false
+	}
+	if capture == payrouter.CaptureManual {
+		for _, x := range c.ManualCapture {
+			if x == m {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// AuthorizeRequest is one attempt at one provider.
+type AuthorizeRequest struct {
+	PaymentID      string // payrouter's id; adapters send it as the order id / reference
+	Attempt        int
+	IdempotencyKey string // payrouter.AttemptKey(PaymentID, Attempt)
+	Amount         int64
+	Currency       payrouter.Currency
+	Method         payrouter.Method
+	Capture        payrouter.CaptureMode
+	Token          string // card token for this provider (never logged)
+	Bank           string // bank_transfer: bca, bni, bri, permata, mandiri
+	Customer       payrouter.Customer
+	Description    string
+	Reference      string // the merchant's reference
+	ReturnURL      string
+	Metadata       map[string]string
+}
+
+// OrderID is what an adapter sends as the provider-side unique order id:
+// the payment id plus attempt, so a failover attempt at the same provider
+// never collides with an earlier one, and the router can parse it back.
+func (r *AuthorizeRequest) OrderID() string { return r.IdempotencyKey }
+
+// CaptureRequest captures Amount (0 = everything authorised).
+type CaptureRequest struct {
+	ProviderPaymentID string
+	IdempotencyKey    string
+	Amount            int64
+	Currency          payrouter.Currency
+}
+
+// CancelRequest voids or cancels.
+type CancelRequest struct {
+	ProviderPaymentID string
+	OrderID           string // the AuthorizeRequest.OrderID, for providers keyed by it
+	IdempotencyKey    string
+	Method            payrouter.Method
+}
+
+// RefundRequest refunds Amount.
+type RefundRequest struct {
+	ProviderPaymentID string
+	OrderID           string
+	RefundID          string // payrouter's refund id, sent as the provider's refund key
+	IdempotencyKey    string
+	Amount            int64
+	Currency          payrouter.Currency
+	Method            payrouter.Method
+	Reason            string
+}
+
+// StatusRequest asks about a payment by provider id or, when that is
+// unknown, by the order id sent on Authorize.
+type StatusRequest struct {
+	ProviderPaymentID string
+	OrderID           string
+	Method            payrouter.Method
+	Currency          payrouter.Currency
+}
+
+// Result is the provider's answer, mapped to payrouter's vocabulary.
+type Result struct {
+	ProviderPaymentID string
+	Status            payrouter.Status
+	ProviderStatus    string // the provider's own status, verbatim
+	NextAction        *payrouter.NextAction
+	AmountCaptured    int64 // minor units, when the provider says
+	Failure           *payrouter.Failure
+}
+
+// RefundResult is a refund's outcome.
+type RefundResult struct {
+	ProviderRefundID string
+	Status           payrouter.RefundStatus
+}
+
+// NotificationKind says what a webhook is about.
+type NotificationKind string
+
+const (
+	KindPayment NotificationKind = "payment"
+	KindRefund  NotificationKind = "refund"
+)
+
+// Notification is a verified webhook, normalized. Status is "" when the
+// provider's status has no mapping: the processor records it, never guesses.
+type Notification struct {
+	Provider          string
+	EventID           string // the provider's id for dedup, or a content hash
+	Kind              NotificationKind
+	ProviderPaymentID string
+	OrderID           string // AuthorizeRequest.OrderID echoed back, if the provider does
+	Status            payrouter.Status
+	ProviderStatus    string
+	Amount            int64 // minor units; 0 when the webhook carries none
+	Currency          payrouter.Currency
+	Failure           *payrouter.Failure
+	RefundID          string // KindRefund: payrouter's refund id, if echoed
+	ProviderRefundID  string
+	RefundStatus      payrouter.RefundStatus
+	// ConfirmByStatus: the provider recommends confirming this notification
+	// with a status query before trusting it (Midtrans).
+	ConfirmByStatus bool
+}
+
+// Settlement is one settled transaction as the provider reports it.
+type Settlement struct {
+	Provider          string
+	ProviderPaymentID string
+	OrderID           string
+	Type              string // payment | refund | fee | adjustment
+	Amount            int64  // gross, minor units
+	Fee               int64
+	Net               int64
+	Currency          payrouter.Currency
+	Status            string
+	SettledAt         time.Time
+}
