@@ -1,0 +1,317 @@
+// Package config reads payrouter's config.yaml. It owns every top-level key
+// except rules, default and fees, which package rules parses from the same
+// file (both report file:line). ${VAR} in any scalar expands from the
+// environment; secrets are never logged (see Redacted).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file but rules.
+type Config struct {
+	Server    Server              `yaml:"server"`
+	Store     Store               `yaml:"store"`
+	Redis     Redis               `yaml:"redis"`
+	Sandbox   bool                `yaml:"sandbox"`
+	Merchants []Merchant          `yaml:"merchants"`
+	Providers map[string]Provider `yaml:"providers"`
+	Router    Router              `yaml:"router"`
+	Events    Events              `yaml:"events"`
+	Log       Log                 `yaml:"log"`
+	Rules     yaml.Node           `yaml:"rules"`   // package rules
+	Default   yaml.Node           `yaml:"default"` // package rules
+	Fees      yaml.Node           `yaml:"fees"`    // package rules
+
+	// Path and Data are the file read, for package rules and reloads.
+	Path string    `yaml:"-"`
+	Data []byte    `yaml:"-"`
+	Mod  time.Time `yaml:"-"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Listen          string   `yaml:"listen"`
+	PublicURL       string   `yaml:"public_url"` // base URL providers and customers reach us at
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustProxy: take the client IP for webhook_ips from X-Forwarded-For.
+	TrustProxy bool `yaml:"trust_proxy"`
+}
+
+// Store selects the durable store.
+type Store struct {
+	Driver string `yaml:"driver"` // sqlite | postgres
+	DSN    string `yaml:"dsn"`
+	// Synchronous (sqlite): full (durable, default) | normal | off.
+	Synchronous string `yaml:"synchronous"`
+}
+
+// Redis is optional; empty URL means single node.
+type Redis struct {
+	URL    string `yaml:"url"`
+	Stream string `yaml:"stream"` // event stream name, default payrouter:events
+	MaxLen int64  `yaml:"max_len"`
+}
+
+// Merchant is one API customer.
+type Merchant struct {
+	ID            string   `yaml:"id"`
+	APIKeys       []string `yaml:"api_keys"`
+	WebhookURL    string   `yaml:"webhook_url"`
+	WebhookSecret string   `yaml:"webhook_secret"`
+}
+
+// Breaker configures a provider's circuit breakers (one per method).
+type Breaker struct {
+	FailureRatio   float64  `yaml:"failure_ratio"` // a ratio, not money
+	MinRequests    uint32   `yaml:"min_requests"`
+	OpenFor        Duration `yaml:"open_for"`
+	HalfOpenProbes uint32   `yaml:"half_open_probes"`
+	Interval       Duration `yaml:"interval"`
+}
+
+// Provider is one configured provider. Name is the map key; Kind selects
+// the adapter and defaults to the name, so two Stripe accounts can be
+// configured as {stripe_us: {kind: stripe}, stripe_sg: {kind: stripe}}.
+type Provider struct {
+	Kind                  string   `yaml:"kind"`
+	Enabled               *bool    `yaml:"enabled"`
+	SecretKey             string   `yaml:"secret_key"`
+	WebhookSecret         string   `yaml:"webhook_secret"`
+	ServerKey             string   `yaml:"server_key"`
+	CallbackToken         string   `yaml:"callback_token"`
+	ClientID              string   `yaml:"client_id"`
+	ClientSecret          string   `yaml:"client_secret"`
+	MerchantID            string   `yaml:"merchant_id"`
+	ChannelID             string   `yaml:"channel_id"`
+	PrivateKeyFile        string   `yaml:"private_key_file"`
+	ProviderPublicKeyFile string   `yaml:"provider_public_key_file"`
+	Production            bool     `yaml:"production"`
+	BaseURL               string   `yaml:"base_url"`
+	Timeout               Duration `yaml:"timeout"`
+	Breaker               Breaker  `yaml:"breaker"`
+	WebhookIPs            []string `yaml:"webhook_ips"`
+	SoftDeclines          []string `yaml:"soft_declines"`
+}
+
+// IsEnabled defaults to true.
+func (p Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// Router tunes failover.
+type Router struct {
+	AttemptTimeout Duration `yaml:"attempt_timeout"` // per provider call, unless the provider sets timeout
+	Deadline       Duration `yaml:"deadline"`        // the merchant's whole request
+	MaxAttempts    int      `yaml:"max_attempts"`
+	ResolveEvery   Duration `yaml:"resolve_every"`
+	PaymentTTL     Duration `yaml:"payment_ttl"` // customer-action payments expire after this
+}
+
+// Events tunes merchant webhook delivery.
+type Events struct {
+	RetryFor    Duration `yaml:"retry_for"` // keep retrying this long, then dead-letter
+	Concurrency int      `yaml:"concurrency"`
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Duration is a time.Duration written as "10s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration like 10s or 500ms", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration, or def when zero.
+func (d Duration) D(def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(path, data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(path); err == nil {
+		c.Mod = st.ModTime()
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Parse decodes data (named path in errors), expanding ${VAR} and
+// ${VAR:-default} in scalars with lookup. Unknown keys are errors.
+func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var missing []string
+	expand(&root, lookup, &missing)
+	var c Config
+	if len(root.Content) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(mustEncode(&root)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	c.Path, c.Data = path, data
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	_ = missing // unset variables expand to "": a sandbox default needs no keys
+	return &c, nil
+}
+
+func mustEncode(n *yaml.Node) []byte {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	_ = enc.Encode(n) // a node we just decoded always encodes
+	return b.Bytes()
+}
+
+func expand(n *yaml.Node, lookup func(string) (string, bool), missing *[]string) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			sub := envRef.FindStringSubmatch(m)
+			if v, ok := lookup(sub[1]); ok && v != "" {
+				return v
+			}
+			if sub[2] == "" {
+				*missing = append(*missing, sub[1])
+			}
+			return sub[3]
+		})
+		if n.Tag == "!!null" || n.Value == "" {
+			n.Tag = "!!str"
+		}
+	}
+	for _, c := range n.Content {
+		expand(c, lookup, missing)
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.Listen == "" {
+		c.Server.Listen = ":8080"
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Store.DSN == "" && c.Store.Driver == "sqlite" {
+		c.Store.DSN = "data/payrouter.db"
+	}
+	if c.Redis.Stream == "" {
+		c.Redis.Stream = "payrouter:events"
+	}
+	if c.Redis.MaxLen == 0 {
+		c.Redis.MaxLen = 1_000_000
+	}
+	if c.Router.MaxAttempts == 0 {
+		c.Router.MaxAttempts = 3
+	}
+	if c.Events.Concurrency == 0 {
+		c.Events.Concurrency = 8
+	}
+	for name, p := range c.Providers {
+		if p.Kind == "" {
+			p.Kind = name
+		}
+		c.Providers[name] = p
+	}
+}
+
+// Kinds are the provider adapters payrouter has.
+var Kinds = []string{"stripe", "midtrans", "xendit", "gopay", "ovo", "dana"}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
+		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))
+	}
+	if len(c.Merchants) == 0 {
+		errs = append(errs, errors.New("merchants: at least one merchant is required"))
+	}
+	keys := map[string]string{}
+	ids := map[string]bool{}
+	for i, m := range c.Merchants {
+		if m.ID == "" {
+			errs = append(errs, fmt.Errorf("merchants[%d].id is required", i))
+		}
+		if ids[m.ID] {
+			errs = append(errs, fmt.Errorf("merchants[%d]: duplicate id %q", i, m.ID))
+		}
+		ids[m.ID] = true
+		for _, k := range m.APIKeys {
+			if k == "" {
+				errs = append(errs, fmt.Errorf("merchants[%d] (%s): empty api key", i, m.ID))
+			} else if other, dup := keys[k]; dup {
+				errs = append(errs, fmt.Errorf("merchants[%d] (%s): api key also belongs to %s", i, m.ID, other))
+			}
+			keys[k] = m.ID
+		}
+		if m.WebhookURL != "" && m.WebhookSecret == "" {
+			errs = append(errs, fmt.Errorf("merchants[%d] (%s): webhook_url needs webhook_secret", i, m.ID))
+		}
+	}
+	names := make([]string, 0, len(c.Providers))
+	for n := range c.Providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := c.Providers[n]
+		known := false
+		for _, k := range Kinds {
+			known = known || k == p.Kind
+		}
+		if !known {
+			errs = append(errs, fmt.Errorf("providers.%s: unknown kind %q (have %s)", n, p.Kind, strings.Join(Kinds, ", ")))
+		}
+		if r := p.Breaker.FailureRatio; r < 0 || r > 1 {
+			errs = append(errs, fmt.Errorf("providers.%s.breaker.failure_ratio must be within 0..1", n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ProviderNames returns the enabled providers, sorted.
+func (c *Config) ProviderNames() []string {
+	var names []string
+	for n, p := range c.Providers {
+		if p.IsEnabled() {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}

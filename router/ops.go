@@ -1,0 +1,248 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/providers"
+)
+
+// Capture captures an authorised payment; amount 0 captures everything.
+// Capture is idempotent at the provider (key: payment id + "_capture"), so a
+// merchant may retry after provider_unavailable. Errors: not_found,
+// invalid_state, invalid_request (amount), provider_unavailable.
+func (r *Router) Capture(ctx context.Context, merchantID, id string, amount int64) (*payrouter.Payment, error) {
+	p, err := r.store.GetPayment(ctx, merchantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != payrouter.StatusAuthorized {
+		return nil, invalidState("payment is %s; only an authorized payment can be captured", p.Status)
+	}
+	if amount == 0 {
+		amount = p.Amount
+	}
+	if amount > p.Amount {
+		return nil, payrouter.InvalidParam("amount", "must not exceed the authorized amount %d", p.Amount)
+	}
+	g, err := r.active(p)
+	if err != nil {
+		return nil, err
+	}
+	if amount < p.Amount && !g.Capabilities().PartialCapture {
+		return nil, payrouter.InvalidParam("amount", "%s does not support partial capture", g.Name)
+	}
+	res, err := g.Capture(ctx, p.Method, &providers.CaptureRequest{
+		ProviderPaymentID: p.ProviderPaymentID, IdempotencyKey: p.ID + "_capture", Amount: amount, Currency: p.Currency,
+	})
+	if err != nil {
+		return nil, providerError(err)
+	}
+	return r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+		now := r.now().UTC()
+		if res.Status == payrouter.StatusSucceeded || res.Status == "" {
+			q.AmountCaptured = amount
+			_, err := q.Advance(payrouter.StatusSucceeded, now)
+			return err
+		}
+		_, err := q.Advance(res.Status, now)
+		return err
+	})
+}
+
+// Cancel voids an authorisation or cancels a payment awaiting the customer.
+// The payment ends canceled with its one payment_failed event.
+func (r *Router) Cancel(ctx context.Context, merchantID, id string) (*payrouter.Payment, error) {
+	p, err := r.store.GetPayment(ctx, merchantID, id)
+	if err != nil {
+		return nil, err
+	}
+	switch p.Status {
+	case payrouter.StatusAuthorized, payrouter.StatusRequiresAction:
+	default:
+		return nil, invalidState("payment is %s; only an authorized payment or one awaiting the customer can be canceled", p.Status)
+	}
+	g, err := r.active(p)
+	if err != nil {
+		return nil, err
+	}
+	a := p.AttemptFor(p.Provider, p.ProviderPaymentID)
+	req := &providers.CancelRequest{ProviderPaymentID: p.ProviderPaymentID, IdempotencyKey: p.ID + "_cancel", Method: p.Method}
+	if a != nil {
+		req.OrderID = a.IdempotencyKey
+	}
+	res, err := g.Cancel(ctx, req)
+	if err != nil {
+		return nil, providerError(err)
+	}
+	return r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+		now := r.now().UTC()
+		if a := q.AttemptFor(q.Provider, q.ProviderPaymentID); a != nil {
+			a.Status = payrouter.AttemptCanceled
+		}
+		if res.Status == payrouter.StatusSucceeded {
+			// The customer paid before the cancel landed: the truth wins.
+			_, err := q.Advance(payrouter.StatusSucceeded, now)
+			return err
+		}
+		_, err := q.Fail(payrouter.StatusCanceled, payrouter.Failure{Code: "canceled", Message: "canceled by the merchant"}, now)
+		return err
+	})
+}
+
+// Refund refunds amount (0 = all that is refundable) of a captured payment.
+// The refund is recorded as pending before the provider is called, so the
+// refundable amount can never be exceeded by concurrent refunds; the
+// provider's key is the refund id. The returned payment carries the refund
+// (last in Refunds): succeeded, failed, or pending until the provider's
+// webhook settles it.
+func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64, reason string) (*payrouter.Payment, *payrouter.Refund, error) {
+	p, err := r.store.GetPayment(ctx, merchantID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := r.active(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	caps := g.Capabilities()
+	if !caps.Refund {
+		return nil, nil, invalidState("%s cannot refund", g.Name)
+	}
+	refundID := NewID("re_")
+	p, err = r.store.UpdatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
+		if q.Status != payrouter.StatusSucceeded && q.Status != payrouter.StatusPartiallyRefunded {
+			return invalidState("payment is %s; only a captured payment can be refunded", q.Status)
+		}
+		left := q.Refundable()
+		amt := amount
+		if amt == 0 {
+			amt = left
+		}
+		if amt <= 0 || amt > left {
+			return payrouter.InvalidParam("amount", "must be between 1 and the refundable amount %d", left)
+		}
+		if amt < q.AmountCaptured && !caps.PartialRefund {
+			return payrouter.InvalidParam("amount", "%s does not support partial refunds", g.Name)
+		}
+		q.Refunds = append(q.Refunds, payrouter.Refund{ID: refundID, Amount: amt, Reason: reason, Status: payrouter.RefundPending, CreatedAt: r.now().UTC()})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ref := p.Refunds[len(p.Refunds)-1]
+	a := p.AttemptFor(p.Provider, p.ProviderPaymentID)
+	req := &providers.RefundRequest{ProviderPaymentID: p.ProviderPaymentID, RefundID: ref.ID, IdempotencyKey: ref.ID,
+		Amount: ref.Amount, Currency: p.Currency, Method: p.Method, Reason: reason}
+	if a != nil {
+		req.OrderID = a.IdempotencyKey
+	}
+	res, callErr := g.Refund(ctx, req)
+	p, err = r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+		now := r.now().UTC()
+		for i := range q.Refunds {
+			if q.Refunds[i].ID == ref.ID && res != nil {
+				q.Refunds[i].ProviderRefundID = res.ProviderRefundID
+			}
+		}
+		switch {
+		case callErr == nil && res.Status == payrouter.RefundSucceeded:
+			return q.SettleRefund(ref.ID, true, "", now)
+		case callErr == nil && res.Status == payrouter.RefundFailed:
+			return q.SettleRefund(ref.ID, false, "refund_failed", now)
+		case callErr == nil, providers.ClassOf(callErr) == providers.Ambiguous:
+			// Pending: the provider's webhook (or the resolver) settles it.
+			q.ResolveAt = r.nextResolve(q, now)
+			return nil
+		default:
+			return q.SettleRefund(ref.ID, false, codeOf(callErr), now)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rf := range p.Refunds {
+		if rf.ID == ref.ID {
+			ref = rf
+		}
+	}
+	if callErr != nil && ref.Status == payrouter.RefundFailed {
+		return p, &ref, providerError(callErr)
+	}
+	return p, &ref, nil
+}
+
+func (r *Router) active(p *payrouter.Payment) (*Guarded, error) {
+	g := r.providers[p.Provider]
+	if g == nil {
+		return nil, invalidState("payment has no provider to act on")
+	}
+	return g, nil
+}
+
+// providerError turns a provider failure on capture/cancel/refund into the
+// merchant's error.
+func providerError(err error) error {
+	var pe *providers.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Class {
+	case providers.Unavailable, providers.Ambiguous:
+		return &payrouter.Error{Type: payrouter.ErrProviderUnavailable, Code: pe.Code, Message: "the provider did not answer; retrying is safe: " + pe.Message}
+	case providers.Declined:
+		return &payrouter.Error{Type: payrouter.ErrInvalidState, Code: pe.Code, Message: "the provider refused: " + pe.Message}
+	}
+	return &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: pe.Code, Message: "the provider refused the request: " + pe.Message}
+}
+
+// nextResolve says when the resolver should next look at q: soon while an
+// attempt is unresolved, at expiry while the customer has to act, never
+// once everything is final.
+func (r *Router) nextResolve(q *payrouter.Payment, now time.Time) *time.Time {
+	backoff := r.opts.ResolveBackoff
+	if age := now.Sub(q.CreatedAt) / 4; age > backoff {
+		backoff = min(age, 10*time.Minute)
+	}
+	soon := now.Add(backoff)
+	for _, a := range q.Attempts {
+		if a.Status == payrouter.AttemptPending {
+			// In flight, or its router died: look once the request's
+			// deadline has surely passed.
+			t := a.StartedAt.Add(r.opts.Deadline + 5*time.Second)
+			if t.Before(soon) {
+				t = soon
+			}
+			return &t
+		}
+		if a.Status == payrouter.AttemptAmbiguous {
+			return &soon
+		}
+		// A failed-over attempt still open at its provider must be closed.
+		if (a.Status == payrouter.AttemptRequiresAction || a.Status == payrouter.AttemptProcessing) && !r.isActive(q, &a) {
+			return &soon
+		}
+	}
+	for _, rf := range q.Refunds {
+		if rf.Status == payrouter.RefundPending {
+			return &soon
+		}
+	}
+	switch q.Status {
+	case payrouter.StatusProcessing:
+		return &soon
+	case payrouter.StatusRequiresAction, payrouter.StatusAuthorized:
+		if q.ExpiresAt != nil {
+			t := *q.ExpiresAt
+			return &t
+		}
+	}
+	return nil
+}
+
+func (r *Router) isActive(q *payrouter.Payment, a *payrouter.Attempt) bool {
+	return a.Provider == q.Provider && (q.ProviderPaymentID == "" || a.ProviderPaymentID == q.ProviderPaymentID)
+}

@@ -1,0 +1,430 @@
+// Package router orchestrates payments: it asks the rules where a payment
+// should go, calls providers in order, classifies every failure with
+// providers.ClassOf and decides — once, here — whether to fail over, stop, or
+// resolve an ambiguous outcome before anything else is tried.
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/store"
+	"github.com/payrouter/payrouter/providers"
+)
+
+// Routing decides where a payment may go. The rules package provides the
+// implementation; the router only needs the ordered candidates.
+type Routing interface {
+	Plan(p *payrouter.Payment, pinned string) (Plan, error)
+}
+
+// Plan is a routing decision: candidates in the order to try.
+type Plan struct {
+	Route      payrouter.Route
+	Candidates []Candidate
+}
+
+// Candidate is one provider to try, with the fee the rules expect it to charge.
+type Candidate struct {
+	Provider    string
+	ExpectedFee int64
+}
+
+// Options tune failover.
+type Options struct {
+	// Deadline bounds the merchant's whole create request.
+	Deadline time.Duration
+	// MaxAttempts bounds provider calls per create request.
+	MaxAttempts int
+	// SoftDeclines lists, per provider, decline codes that may cascade to
+	// the next candidate (e.g. "do_not_honor" at an issuer that is flaky).
+	SoftDeclines map[string][]string
+	// PaymentTTL is how long a customer-action payment may wait.
+	PaymentTTL time.Duration
+	// ResolveBackoff is the resolver's first delay; it doubles up to 10 min.
+	ResolveBackoff time.Duration
+}
+
+// Router is safe for concurrent use.
+type Router struct {
+	store     store.Store
+	routing   Routing
+	providers map[string]*Guarded
+	opts      Options
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// New returns a router. providers maps the configured name to a guarded
+// provider (see Guard).
+func New(st store.Store, routing Routing, provs map[string]*Guarded, opts Options, log *slog.Logger) *Router {
+	if opts.Deadline == 0 {
+		opts.Deadline = 30 * time.Second
+	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = 3
+	}
+	if opts.PaymentTTL == 0 {
+		opts.PaymentTTL = 24 * time.Hour
+	}
+	if opts.ResolveBackoff == 0 {
+		opts.ResolveBackoff = 2 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Router{store: st, routing: routing, providers: provs, opts: opts, log: log, now: time.Now}
+}
+
+// Provider returns a configured provider by name.
+func (r *Router) Provider(name string) (*Guarded, bool) {
+	g, ok := r.providers[name]
+	return g, ok
+}
+
+// Providers returns every configured provider.
+func (r *Router) Providers() map[string]*Guarded { return r.providers }
+
+// Store returns the router's store.
+func (r *Router) Store() store.Store { return r.store }
+
+// SetClock replaces time.Now (tests).
+func (r *Router) SetClock(now func() time.Time) { r.now = now }
+
+// NewID returns a random id with a prefix: pay_, re_.
+func NewID(prefix string) string {
+	var b [15]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// CreateRequest is a validated create request (see httpapi for decoding).
+type CreateRequest struct {
+	MerchantID  string
+	Amount      int64
+	Currency    payrouter.Currency
+	Method      payrouter.Method
+	Reference   string
+	Description string
+	Customer    *payrouter.Customer
+	Country     string
+	Capture     payrouter.CaptureMode
+	ReturnURL   string
+	Metadata    map[string]string
+	Tokens      map[string]string
+	Bank        string
+	Provider    string // pin
+}
+
+// NewPayment builds the payment a request describes, with a fresh id.
+func (r *Router) NewPayment(req *CreateRequest) *payrouter.Payment {
+	now := r.now().UTC()
+	capture := req.Capture
+	if capture == "" {
+		capture = payrouter.CaptureAutomatic
+	}
+	return &payrouter.Payment{
+		ID: NewID("pay_"), MerchantID: req.MerchantID, Status: payrouter.StatusProcessing,
+		Amount: req.Amount, Currency: req.Currency, Method: req.Method, Reference: req.Reference,
+		Description: req.Description, Customer: req.Customer, Country: req.Country, Capture: capture,
+		ReturnURL: req.ReturnURL, Metadata: req.Metadata, Tokens: req.Tokens, Bank: req.Bank,
+		Attempts: []payrouter.Attempt{}, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+// Explain returns the routing plan for a request without paying.
+func (r *Router) Explain(req *CreateRequest) (Plan, error) {
+	return r.routing.Plan(r.NewPayment(req), req.Provider)
+}
+
+// Pay creates the payment and tries its candidates. It returns the payment
+// in whatever state the attempts left it: succeeded, authorized,
+// requires_action, failed, or processing when an outcome is ambiguous and
+// the resolver will finish it. Errors: *payrouter.Error no_route (nothing
+// stored), store.ErrDuplicateReference, or internal.
+func (r *Router) Pay(ctx context.Context, req *CreateRequest) (*payrouter.Payment, error) {
+	p := r.NewPayment(req)
+	plan, err := r.routing.Plan(p, req.Provider)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Candidates) == 0 {
+		return nil, &payrouter.Error{Type: payrouter.ErrNoRoute, Code: "no_route", Message: "no provider can take this payment: " + plan.Route.Reason}
+	}
+	p.Route = plan.Route
+	if p.Method.CustomerAction() {
+		exp := p.CreatedAt.Add(r.opts.PaymentTTL)
+		p.ExpiresAt = &exp
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
+	defer cancel()
+	return r.run(ctx, p, plan.Candidates)
+}
+
+// run tries candidates in order, starting a new attempt for each. The
+// first attempt is written with the payment itself (create); every later
+// one in the same transaction that closes the previous attempt, so a crash
+// at any point leaves an attempt recorded before its call.
+func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate) (*payrouter.Payment, error) {
+	var reasons []string
+	tried := 0
+	i := 0
+	next := func() *Candidate {
+		for ; i < len(cands); i++ {
+			c := &cands[i]
+			g := r.providers[c.Provider]
+			if g == nil {
+				reasons = append(reasons, c.Provider+": not configured")
+				continue
+			}
+			if ok, why := g.Allow(p.Method); !ok {
+				reasons = append(reasons, c.Provider+": "+why)
+				continue
+			}
+			i++
+			return c
+		}
+		return nil
+	}
+	c := next()
+	if c == nil {
+		// Nothing was called and nothing stored: tell the merchant plainly.
+		return nil, &payrouter.Error{Type: payrouter.ErrProviderUnavailable, Code: "provider_unavailable",
+			Message: "every candidate provider is unavailable: " + strings.Join(reasons, "; ")}
+	}
+	r.startAttempt(p, c)
+	p.ResolveAt = r.nextResolve(p, p.CreatedAt)
+	if err := r.store.CreatePayment(ctx, p); err != nil {
+		return nil, err
+	}
+	for {
+		tried++
+		att := *p.LastAttempt()
+		res, callErr := r.authorize(ctx, p, c, &att)
+		decision := r.decide(p, callErr)
+		var nextC *Candidate
+		if decision == failover && tried < r.opts.MaxAttempts && ctx.Err() == nil {
+			nextC = next()
+		}
+		now := r.now().UTC()
+		saved, err := r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+			a := attemptN(q, att.N)
+			r.finishAttempt(q, a, &att, res, callErr, now)
+			switch {
+			case callErr == nil:
+				r.applyResult(q, att.Provider, res, now)
+			case decision == stop:
+				f := failureOf(callErr)
+				if _, err := q.Fail(payrouter.StatusFailed, f, now); err != nil {
+					return err
+				}
+			case decision == hold:
+				// Ambiguous card: never elsewhere. The resolver keeps asking.
+				q.Status = payrouter.StatusProcessing
+				q.Provider = att.Provider
+				reasons = append(reasons, att.Provider+": ambiguous ("+codeOf(callErr)+"), resolving before any other provider")
+			case nextC != nil:
+				// An ambiguous customer-action attempt may exist at its
+				// provider: the resolver cancels it once it can be seen.
+				reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+"), next")
+				r.startAttempt(q, nextC)
+			default:
+				reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+")")
+				f := failureOf(callErr)
+				if providers.ClassOf(callErr) != providers.Declined {
+					f = payrouter.Failure{Code: "provider_unavailable", Message: "no provider could take the payment: " + strings.Join(reasons, "; "), ProviderCode: f.ProviderCode}
+				}
+				if _, err := q.Fail(payrouter.StatusFailed, f, now); err != nil {
+					return err
+				}
+			}
+			if len(reasons) > 0 {
+				q.Route.Reason = p.Route.Reason + "; " + strings.Join(reasons, "; ")
+			}
+			q.ResolveAt = r.nextResolve(q, now)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		p = saved
+		if callErr != nil && decision == hold {
+			r.resolveNow(ctx, p)
+			if q, err := r.store.GetPayment(ctx, "", p.ID); err == nil {
+				p = q
+			}
+			return p, nil
+		}
+		if callErr == nil || nextC == nil || decision != failover {
+			return p, nil
+		}
+		c = nextC
+	}
+}
+
+type decision int
+
+const (
+	stop     decision = iota // declined: the customer's answer
+	failover                 // try the next candidate
+	hold                     // ambiguous card: resolve first
+)
+
+func (r *Router) decide(p *payrouter.Payment, err error) decision {
+	if err == nil {
+		return stop
+	}
+	switch providers.ClassOf(err) {
+	case providers.Declined:
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			for _, code := range r.opts.SoftDeclines[p.LastAttempt().Provider] {
+				if code == pe.Code || code == pe.ProviderCode {
+					return failover
+				}
+			}
+		}
+		return stop
+	case providers.Ambiguous:
+		if !p.Method.CustomerAction() {
+			return hold
+		}
+		return failover
+	default:
+		return failover
+	}
+}
+
+func attemptN(q *payrouter.Payment, n int) *payrouter.Attempt {
+	for i := range q.Attempts {
+		if q.Attempts[i].N == n {
+			return &q.Attempts[i]
+		}
+	}
+	return q.LastAttempt()
+}
+
+func (r *Router) startAttempt(p *payrouter.Payment, c *Candidate) {
+	n := len(p.Attempts) + 1
+	p.Attempts = append(p.Attempts, payrouter.Attempt{
+		N: n, Provider: c.Provider, Status: payrouter.AttemptPending, ExpectedFee: c.ExpectedFee,
+		StartedAt: r.now().UTC(), IdempotencyKey: payrouter.AttemptKey(p.ID, n),
+	})
+}
+
+func (r *Router) authorize(ctx context.Context, p *payrouter.Payment, c *Candidate, a *payrouter.Attempt) (*providers.Result, error) {
+	req := &providers.AuthorizeRequest{
+		PaymentID: p.ID, Attempt: a.N, IdempotencyKey: a.IdempotencyKey,
+		Amount: p.Amount, Currency: p.Currency, Method: p.Method, Capture: p.Capture,
+		Token: p.Tokens[c.Provider], Bank: p.Bank, Description: p.Description,
+		Reference: p.Reference, ReturnURL: p.ReturnURL, Metadata: p.Metadata,
+	}
+	if p.Customer != nil {
+		req.Customer = *p.Customer
+	}
+	return r.providers[c.Provider].Authorize(ctx, req)
+}
+
+// finishAttempt records a call's outcome on the stored attempt.
+func (r *Router) finishAttempt(q *payrouter.Payment, a, sent *payrouter.Attempt, res *providers.Result, err error, now time.Time) {
+	a.LatencyMS = now.Sub(sent.StartedAt).Milliseconds()
+	if err != nil {
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			a.ErrorCode = pe.Code
+			if pe.ProviderCode != "" {
+				a.ErrorCode = pe.Code + ":" + pe.ProviderCode
+			}
+			a.ErrorMessage = pe.Message
+		}
+		cls := providers.ClassOf(err)
+		a.ErrorClass = string(cls)
+		if cls == providers.Ambiguous {
+			a.Status = payrouter.AttemptAmbiguous
+		} else {
+			a.Status = payrouter.AttemptFailed
+		}
+		if pe != nil && pe.Code == CodeBreakerOpen {
+			a.Status = payrouter.AttemptSkipped
+		}
+		return
+	}
+	a.ProviderPaymentID = res.ProviderPaymentID
+	a.Status = attemptStatus(res.Status)
+}
+
+func attemptStatus(s payrouter.Status) payrouter.AttemptStatus {
+	switch s {
+	case payrouter.StatusSucceeded, payrouter.StatusPartiallyRefunded, payrouter.StatusRefunded:
+		return payrouter.AttemptSucceeded
+	case payrouter.StatusAuthorized:
+		return payrouter.AttemptAuthorized
+	case payrouter.StatusRequiresAction:
+		return payrouter.AttemptRequiresAction
+	case payrouter.StatusFailed:
+		return payrouter.AttemptFailed
+	case payrouter.StatusCanceled:
+		return payrouter.AttemptCanceled
+	case payrouter.StatusExpired:
+		return payrouter.AttemptExpired
+	}
+	return payrouter.AttemptProcessing
+}
+
+// applyResult moves the payment to what the provider said.
+func (r *Router) applyResult(q *payrouter.Payment, provider string, res *providers.Result, now time.Time) {
+	q.Provider = provider
+	q.ProviderPaymentID = res.ProviderPaymentID
+	if res.NextAction != nil {
+		q.NextAction = res.NextAction
+	}
+	if res.Status == payrouter.StatusProcessing {
+		at := now.Add(r.opts.ResolveBackoff)
+		q.ResolveAt = &at
+	}
+	if res.Status.Failed() && res.Failure != nil {
+		q.Failure = res.Failure
+	}
+	if res.Status == "" {
+		return
+	}
+	if _, err := q.Advance(res.Status, now); err != nil {
+		r.log.Warn("impossible transition from provider answer", "payment", q.ID, "err", err)
+	}
+}
+
+func codeOf(err error) string {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		if pe.ProviderCode != "" {
+			return pe.Code + "/" + pe.ProviderCode
+		}
+		return pe.Code
+	}
+	return "error"
+}
+
+func failureOf(err error) payrouter.Failure {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		code := pe.Code
+		if code == "" {
+			code = string(pe.Class)
+		}
+		return payrouter.Failure{Code: code, Message: pe.Message, ProviderCode: pe.ProviderCode}
+	}
+	return payrouter.Failure{Code: "processing_error", Message: "the provider failed"}
+}
+
+// ErrPaymentState is the invalid_state error for an operation the payment's
+// status does not allow.
+func invalidState(format string, args ...any) error {
+	return &payrouter.Error{Type: payrouter.ErrInvalidState, Code: "payment_invalid_state", Message: fmt.Sprintf(format, args...)}
+}
