@@ -57,12 +57,15 @@ type Customer struct {
 
 // NextAction tells the merchant what the customer must do.
 type NextAction struct {
-	Type      string     `json:"type"` // redirect | qr_code | deeplink | bank_transfer
-	URL       string     `json:"url,omitempty"`
-	QRString  string     `json:"qr_string,omitempty"`
-	VANumber  string     `json:"va_number,omitempty"`
-	Bank      string     `json:"bank,omitempty"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Type     string `json:"type"` // redirect | qr_code | deeplink | bank_transfer
+	URL      string `json:"url,omitempty"`
+	QRString string `json:"qr_string,omitempty"`
+	VANumber string `json:"va_number,omitempty"`
+	Bank     string `json:"bank,omitempty"`
+	// BillerCode is entered before VANumber (the bill key) for bill
+	// payments such as Mandiri's, which have no single VA number.
+	BillerCode string     `json:"biller_code,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 }
 
 // Route records why a payment went where it went.

@@ -1,0 +1,614 @@
+// Package snapsim is the sandbox simulator of the SNAP BI direct-debit
+// wallets (DANA, OVO, GoPay): one engine, parameterised per wallet by a
+// Wallet value (paths, signing scheme, deeplink form). It verifies what the
+// real wallets verify — the access-token signature with the partner's
+// public key, then on every transaction the Bearer token, X-PARTNER-ID,
+// X-TIMESTAMP, X-EXTERNAL-ID, CHANNEL-ID and X-SIGNATURE — and refuses a
+// wrongly signed request with SNAP 401 "Unauthorized. Signature". It keeps
+// payments in memory, honours X-EXTERNAL-ID idempotency (same id and body:
+// the first answer again; same id, other body: 409 Conflict), and on
+// Pay posts the wallet's finish notify signed with the wallet's private key
+// over POST:<notifier URL path>:hex(sha256(body)):X-TIMESTAMP.
+//
+// Sandbox conventions (not wallet behaviour): ledger ids are the
+// referenceNo, references the partnerReferenceNo, amounts whole rupiah
+// (the wire carries "10000.00"); webRedirectUrl is PublicURL/checkout/{ref}
+// for every wallet, OVO included (the real OVO pushes to the phone), so the
+// sandbox always has a usable next action; a payment of Rp 14.014 is
+// refused with 4035414 Insufficient Funds; an expired payment's notify and
+// status carry additionalInfo.closeReason "EXPIRED" (snapbi.CloseReasonField).
+package snapsim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/payrouter/payrouter/internal/sim"
+	"github.com/payrouter/payrouter/internal/snapbi"
+)
+
+// Wallet is what differs between the simulated wallets. Paths are written
+// out here independently of the adapters, from each wallet's public
+// documentation, so that a wrong path in an adapter fails its tests.
+type Wallet struct {
+	Name            string // "dana"
+	Method          string // "dana"
+	AccessTokenPath string
+	PaymentPath     string
+	StatusPath      string
+	CancelPath      string // "" = no cancel API (404)
+	RefundPath      string
+	Symmetric       bool                    // HMAC-SHA512 transaction signatures (GoPay)
+	NeedsPhone      bool                    // additionalInfo.phoneNumber required (OVO)
+	Deeplink        func(ref string) string // appRedirectUrl
+}
+
+// DANA is DANA's Payment Gateway SNAP API (dashboard.dana.id/api-docs-v2).
+func DANA() Wallet {
+	return Wallet{
+		Name: "dana", Method: "dana",
+		AccessTokenPath: "/v1.0/access-token/b2b.htm",
+		PaymentPath:     "/payment-gateway/v1.0/debit/payment-host-to-host.htm",
+		StatusPath:      "/payment-gateway/v1.0/debit/status.htm",
+		CancelPath:      "/payment-gateway/v1.0/debit/cancel.htm",
+		RefundPath:      "/payment-gateway/v1.0/debit/refund.htm",
+		Deeplink:        func(ref string) string { return "dana://dana.id/payment?referenceNo=" + url.QueryEscape(ref) },
+	}
+}
+
+// OVO is OVO's SNAP Open API for payments (ovo.id/partner-integration/payment-api/tech-doc).
+func OVO() Wallet {
+	return Wallet{
+		Name: "ovo", Method: "ovo",
+		AccessTokenPath: "/OVOSNAP/v1.0/access-token/b2b",
+		PaymentPath:     "/OVOSNAP/v2.0/debit/payment-host-to-host",
+		StatusPath:      "/OVOSNAP/v2.0/debit/status",
+		RefundPath:      "/OVOSNAP/v2.0/debit/refund",
+		NeedsPhone:      true,
+		Deeplink:        func(ref string) string { return "ovo://payment?referenceNo=" + url.QueryEscape(ref) },
+	}
+}
+
+// GoPay is GoPay's SNAP direct debit as Midtrans publishes it
+// (docs.midtrans.com/reference/direct-debit-api-gopay): symmetric
+// transaction signatures.
+func GoPay() Wallet {
+	return Wallet{
+		Name: "gopay", Method: "gopay",
+		AccessTokenPath: "/v1.0/access-token/b2b",
+		PaymentPath:     "/v1.0/debit/payment-host-to-host",
+		StatusPath:      "/v1.0/debit/status",
+		CancelPath:      "/v1.0/debit/cancel",
+		RefundPath:      "/v1.0/debit/refund",
+		Symmetric:       true,
+		Deeplink: func(ref string) string {
+			return "gojek://gopay/merchanttransfer?tref=" + url.QueryEscape(ref) + "&activity=GP:RR"
+		},
+	}
+}
+
+// Options configures a simulator.
+type Options struct {
+	Wallet       Wallet
+	ClientID     string // expected X-CLIENT-KEY / X-PARTNER-ID
+	ClientSecret string // symmetric signature key (GoPay)
+	// PartnerPublicKey verifies the partner's (adapter's) signatures.
+	PartnerPublicKey *rsa.PublicKey
+	// WalletPrivateKey signs notifications.
+	WalletPrivateKey *rsa.PrivateKey
+	Notifier         *sim.Notifier
+	PublicURL        string // absolute base of /sim/<wallet>
+	MerchantID       string // "" accepts any
+	Now              func() time.Time
+	TokenTTL         time.Duration // default 15 minutes (BI's B2B rule)
+}
+
+// NewDANA, NewOVO and NewGoPay are New with the wallet filled in.
+func NewDANA(o Options) *Backend { o.Wallet = DANA(); return New(o) }
+
+// NewOVO simulates OVO.
+func NewOVO(o Options) *Backend { o.Wallet = OVO(); return New(o) }
+
+// NewGoPay simulates GoPay.
+func NewGoPay(o Options) *Backend { o.Wallet = GoPay(); return New(o) }
+
+// InsufficientFundsAmount (whole rupiah) is refused with 4035414.
+const InsufficientFundsAmount = 14014
+
+const tolerance = 5 * time.Minute
+
+// Backend implements sim.Backend for one wallet.
+type Backend struct {
+	o    Options
+	idem sim.Idempotency
+
+	mu     sync.Mutex
+	tokens map[string]time.Time
+	txns   map[string]*txn // by referenceNo
+	byPRef map[string]*txn // by partnerReferenceNo
+	seq    int
+}
+
+var _ sim.Backend = (*Backend)(nil)
+
+type txn struct {
+	seq         int
+	ref, pref   string
+	amount      int64 // whole rupiah
+	status      string
+	closeReason string
+	refunded    int64
+	refunds     map[string]refundRec
+	created     time.Time
+	finished    time.Time
+	extID       string
+}
+
+type refundRec struct {
+	amount int64
+	no     string
+	at     time.Time
+}
+
+// New builds a simulator; Options.Wallet must be set (or use NewDANA, …).
+func New(o Options) *Backend {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = 15 * time.Minute
+	}
+	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	return &Backend{o: o, tokens: map[string]time.Time{}, txns: map[string]*txn{}, byPRef: map[string]*txn{}}
+}
+
+func snapErr(status int, service, caseCode, msg string) *sim.Replay {
+	return sim.JSONReplay(status, map[string]string{
+		"responseCode":    string(snapbi.Code(status, service, caseCode)),
+		"responseMessage": msg,
+	})
+}
+
+func ok(service string, v map[string]any) *sim.Replay {
+	v["responseCode"] = string(snapbi.Code(200, service, "00"))
+	v["responseMessage"] = "Successful"
+	return sim.JSONReplay(200, v)
+}
+
+func write(w http.ResponseWriter, r *sim.Replay) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(r.Status)
+	_, _ = w.Write(r.Body)
+}
+
+// ServeHTTP serves the wallet's SNAP API (prefix already stripped).
+func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		write(w, snapErr(405, "00", "00", "Requested Function Is Not Supported"))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		write(w, snapErr(400, "00", "00", "Bad Request"))
+		return
+	}
+	wl := b.o.Wallet
+	var service string
+	var handle func([]byte) *sim.Replay
+	switch r.URL.Path {
+	case wl.AccessTokenPath:
+		write(w, b.token(r, body))
+		return
+	case wl.PaymentPath:
+		service, handle = "54", b.payment
+	case wl.StatusPath:
+		service, handle = "55", b.status
+	case wl.CancelPath:
+		service, handle = "57", b.cancel
+	case wl.RefundPath:
+		service, handle = "58", b.refund
+	}
+	if handle == nil || r.URL.Path == "" {
+		write(w, snapErr(404, "00", "00", "Not Found"))
+		return
+	}
+	if rep := b.authenticate(r, body, service); rep != nil {
+		write(w, rep)
+		return
+	}
+	ext := r.Header.Get("X-EXTERNAL-ID")
+	b.idem.Do(ext, body, w, func() *sim.Replay { return handle(body) }, func(w http.ResponseWriter) {
+		write(w, snapErr(409, service, "00", "Conflict"))
+	})
+}
+
+func (b *Backend) token(r *http.Request, body []byte) *sim.Replay {
+	if r.Header.Get("X-CLIENT-KEY") != b.o.ClientID || b.o.ClientID == "" {
+		return snapErr(401, "73", "00", "Unauthorized. Unknown client")
+	}
+	ts := r.Header.Get("X-TIMESTAMP")
+	t, err := snapbi.ParseTimestamp(ts)
+	if err != nil {
+		return snapErr(400, "73", "01", "Invalid Field Format [X-TIMESTAMP]")
+	}
+	if d := b.o.Now().Sub(t); d > tolerance || d < -tolerance {
+		return snapErr(401, "73", "00", "Unauthorized. Timestamp")
+	}
+	if err := snapbi.VerifyRSA(b.o.PartnerPublicKey, snapbi.AccessTokenStringToSign(b.o.ClientID, ts), r.Header.Get("X-SIGNATURE")); err != nil {
+		return snapErr(401, "73", "00", "Unauthorized. Signature")
+	}
+	var req struct {
+		GrantType string `json:"grantType"`
+	}
+	if json.Unmarshal(body, &req) != nil || req.GrantType != "client_credentials" {
+		return snapErr(400, "73", "02", "Invalid Mandatory Field [grantType]")
+	}
+	tok := randHex(24)
+	b.mu.Lock()
+	now := b.o.Now()
+	for k, exp := range b.tokens {
+		if now.After(exp) {
+			delete(b.tokens, k)
+		}
+	}
+	b.tokens[tok] = now.Add(b.o.TokenTTL)
+	b.mu.Unlock()
+	return ok("73", map[string]any{"accessToken": tok, "tokenType": "Bearer", "expiresIn": strconv.Itoa(int(b.o.TokenTTL / time.Second))})
+}
+
+// authenticate checks the headers and signature of a transaction request;
+// nil means it passes. Refusals are not recorded for idempotency: the
+// request was not processed.
+func (b *Backend) authenticate(r *http.Request, body []byte, service string) *sim.Replay {
+	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	b.mu.Lock()
+	exp, known := b.tokens[tok]
+	b.mu.Unlock()
+	if !found || !known || b.o.Now().After(exp) {
+		return snapErr(401, service, "01", "Invalid Token (B2B)")
+	}
+	if r.Header.Get("X-PARTNER-ID") != b.o.ClientID {
+		return snapErr(401, service, "00", "Unauthorized. Unknown client")
+	}
+	ts := r.Header.Get("X-TIMESTAMP")
+	t, err := snapbi.ParseTimestamp(ts)
+	if err != nil {
+		return snapErr(400, service, "01", "Invalid Field Format [X-TIMESTAMP]")
+	}
+	if d := b.o.Now().Sub(t); d > tolerance || d < -tolerance {
+		return snapErr(401, service, "00", "Unauthorized. Timestamp")
+	}
+	if ext := r.Header.Get("X-EXTERNAL-ID"); ext == "" || len(ext) > 36 {
+		return snapErr(400, service, "02", "Invalid Mandatory Field [X-EXTERNAL-ID]")
+	}
+	if ch := r.Header.Get("CHANNEL-ID"); ch == "" || len(ch) > 5 {
+		return snapErr(400, service, "02", "Invalid Mandatory Field [CHANNEL-ID]")
+	}
+	sig := r.Header.Get("X-SIGNATURE")
+	if b.o.Wallet.Symmetric {
+		sts, err := snapbi.SymmetricStringToSign(r.Method, r.URL.Path, tok, body, ts)
+		if err != nil || snapbi.VerifyHMAC(b.o.ClientSecret, sts, sig) != nil {
+			return snapErr(401, service, "00", "Unauthorized. Signature")
+		}
+		return nil
+	}
+	sts, err := snapbi.StringToSign(r.Method, r.URL.Path, body, ts)
+	if err != nil || snapbi.VerifyRSA(b.o.PartnerPublicKey, sts, sig) != nil {
+		return snapErr(401, service, "00", "Unauthorized. Signature")
+	}
+	return nil
+}
+
+func (b *Backend) payment(body []byte) *sim.Replay {
+	var req struct {
+		PartnerReferenceNo string          `json:"partnerReferenceNo"`
+		MerchantID         string          `json:"merchantId"`
+		Amount             snapbi.Money    `json:"amount"`
+		AdditionalInfo     json.RawMessage `json:"additionalInfo"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return snapErr(400, "54", "00", "Bad Request")
+	}
+	if req.PartnerReferenceNo == "" || len(req.PartnerReferenceNo) > 64 {
+		return snapErr(400, "54", "02", "Invalid Mandatory Field [partnerReferenceNo]")
+	}
+	if b.o.MerchantID != "" && req.MerchantID != b.o.MerchantID {
+		return snapErr(404, "54", "08", "Invalid Merchant")
+	}
+	amount, _, err := snapbi.FromMoney(req.Amount)
+	if err != nil || amount <= 0 {
+		return snapErr(400, "54", "01", "Invalid Field Format [amount]")
+	}
+	if b.o.Wallet.NeedsPhone {
+		var info struct {
+			PhoneNumber string `json:"phoneNumber"`
+		}
+		_ = json.Unmarshal(req.AdditionalInfo, &info)
+		if info.PhoneNumber == "" {
+			return snapErr(400, "54", "02", "Invalid Mandatory Field [additionalInfo.phoneNumber]")
+		}
+	}
+	if amount == InsufficientFundsAmount {
+		return snapErr(403, "54", "14", "Insufficient Funds")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.byPRef[req.PartnerReferenceNo]
+	if t != nil && t.amount != amount {
+		return snapErr(409, "54", "01", "Duplicate partnerReferenceNo")
+	}
+	if t == nil {
+		b.seq++
+		now := b.o.Now()
+		t = &txn{seq: b.seq, pref: req.PartnerReferenceNo, amount: amount, status: "01", created: now,
+			ref: fmt.Sprintf("%s%08d%s", now.In(time.FixedZone("WIB", 7*3600)).Format("20060102150405"), b.seq, randDigits(6))}
+		b.txns[t.ref] = t
+		b.byPRef[t.pref] = t
+	}
+	resp := map[string]any{
+		"referenceNo":        t.ref,
+		"partnerReferenceNo": t.pref,
+		"webRedirectUrl":     b.o.PublicURL + "/checkout/" + t.ref,
+	}
+	if b.o.Wallet.Deeplink != nil {
+		resp["appRedirectUrl"] = b.o.Wallet.Deeplink(t.ref)
+	}
+	return ok("54", resp)
+}
+
+// find looks a payment up by referenceNo and/or partnerReferenceNo; both
+// given must agree. Callers hold b.mu.
+func (b *Backend) find(ref, pref string) *txn {
+	var t *txn
+	switch {
+	case ref != "":
+		t = b.txns[ref]
+	case pref != "":
+		t = b.byPRef[pref]
+	}
+	if t != nil && pref != "" && t.pref != pref {
+		return nil
+	}
+	return t
+}
+
+type origRef struct {
+	OriginalPartnerReferenceNo string `json:"originalPartnerReferenceNo"`
+	OriginalReferenceNo        string `json:"originalReferenceNo"`
+}
+
+func (b *Backend) status(body []byte) *sim.Replay {
+	var req origRef
+	if err := json.Unmarshal(body, &req); err != nil {
+		return snapErr(400, "55", "00", "Bad Request")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.find(req.OriginalReferenceNo, req.OriginalPartnerReferenceNo)
+	if t == nil {
+		return snapErr(404, "55", "01", "Transaction Not Found")
+	}
+	resp := map[string]any{
+		"originalPartnerReferenceNo": t.pref,
+		"originalReferenceNo":        t.ref,
+		"serviceCode":                "54",
+		"latestTransactionStatus":    t.status,
+		"transactionStatusDesc":      statusDesc[t.status],
+		"amount":                     money(t.amount),
+	}
+	if t.closeReason != "" {
+		resp["additionalInfo"] = map[string]string{snapbi.CloseReasonField: t.closeReason}
+	}
+	return ok("55", resp)
+}
+
+var statusDesc = map[string]string{
+	"00": "SUCCESS", "01": "INITIATED", "02": "PAYING", "03": "PENDING",
+	"04": "REFUNDED", "05": "CANCELLED", "06": "FAILED", "07": "NOT_FOUND",
+}
+
+func money(rupiah int64) snapbi.Money {
+	m, _ := snapbi.ToMoney(rupiah, "IDR") // amounts here were parsed from valid money
+	return m
+}
+
+func (b *Backend) cancel(body []byte) *sim.Replay {
+	var req origRef
+	if err := json.Unmarshal(body, &req); err != nil {
+		return snapErr(400, "57", "00", "Bad Request")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.find(req.OriginalReferenceNo, req.OriginalPartnerReferenceNo)
+	if t == nil {
+		return snapErr(404, "57", "01", "Transaction Not Found")
+	}
+	switch t.status {
+	case "01", "02", "03":
+		t.status, t.closeReason, t.finished = "05", "CANCELLED", b.o.Now()
+	case "05":
+		// already closed: cancelling again is a no-op
+	default:
+		return snapErr(403, "57", "15", "Transaction Not Permitted")
+	}
+	return ok("57", map[string]any{
+		"originalPartnerReferenceNo": t.pref,
+		"originalReferenceNo":        t.ref,
+		"cancelTime":                 snapbi.Timestamp(t.finished),
+	})
+}
+
+func (b *Backend) refund(body []byte) *sim.Replay {
+	var req struct {
+		origRef
+		PartnerRefundNo string       `json:"partnerRefundNo"`
+		RefundAmount    snapbi.Money `json:"refundAmount"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return snapErr(400, "58", "00", "Bad Request")
+	}
+	if req.PartnerRefundNo == "" {
+		return snapErr(400, "58", "02", "Invalid Mandatory Field [partnerRefundNo]")
+	}
+	amount, _, err := snapbi.FromMoney(req.RefundAmount)
+	if err != nil || amount <= 0 {
+		return snapErr(400, "58", "01", "Invalid Field Format [refundAmount]")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.find(req.OriginalReferenceNo, req.OriginalPartnerReferenceNo)
+	if t == nil {
+		return snapErr(404, "58", "01", "Transaction Not Found")
+	}
+	rec, seen := t.refunds[req.PartnerRefundNo]
+	switch {
+	case seen && rec.amount != amount:
+		return snapErr(409, "58", "01", "Duplicate partnerRefundNo")
+	case seen:
+		// the same refund again: answer as before
+	case t.status != "00" && t.status != "04":
+		return snapErr(403, "58", "15", "Transaction Not Permitted")
+	case amount > t.amount-t.refunded:
+		return snapErr(404, "58", "13", "Invalid Amount")
+	default:
+		rec = refundRec{amount: amount, no: "R" + t.ref + strconv.Itoa(len(t.refunds)+1), at: b.o.Now()}
+		if t.refunds == nil {
+			t.refunds = map[string]refundRec{}
+		}
+		t.refunds[req.PartnerRefundNo] = rec
+		t.refunded += amount
+		if t.refunded == t.amount {
+			t.status = "04"
+		}
+	}
+	return ok("58", map[string]any{
+		"originalPartnerReferenceNo": t.pref,
+		"originalReferenceNo":        t.ref,
+		"refundNo":                   rec.no,
+		"partnerRefundNo":            req.PartnerRefundNo,
+		"refundAmount":               money(rec.amount),
+		"refundTime":                 snapbi.Timestamp(rec.at),
+	})
+}
+
+var ledgerStatus = map[string]string{
+	"00": "succeeded", "01": "pending", "02": "pending", "03": "pending",
+	"04": "refunded", "06": "failed",
+}
+
+// Ledger lists every payment, oldest first; amounts are whole rupiah.
+func (b *Backend) Ledger() []sim.LedgerEntry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]sim.LedgerEntry, 0, len(b.txns))
+	for _, t := range b.txns {
+		st := ledgerStatus[t.status]
+		if t.status == "05" {
+			st = "canceled"
+			if t.closeReason == "EXPIRED" {
+				st = "expired"
+			}
+		}
+		out = append(out, sim.LedgerEntry{ID: t.ref, Reference: t.pref, Amount: t.amount, Currency: "IDR",
+			Status: st, Method: b.o.Wallet.Method, Refunded: t.refunded})
+	}
+	seq := map[string]int{}
+	for _, t := range b.txns {
+		seq[t.ref] = t.seq
+	}
+	sim.SortLedger(out, func(id string) int { return seq[id] })
+	return out
+}
+
+// Pay completes a payment awaiting the customer (success "00", failure
+// "06", expire "05" with closeReason EXPIRED) and posts the signed finish
+// notify. It returns sim.ErrNotFound / sim.ErrNotPayable, or the
+// Notifier's error.
+func (b *Backend) Pay(ctx context.Context, id string, outcome sim.Outcome) error {
+	b.mu.Lock()
+	t := b.txns[id]
+	if t == nil {
+		b.mu.Unlock()
+		return sim.ErrNotFound
+	}
+	if t.status != "01" && t.status != "02" && t.status != "03" {
+		b.mu.Unlock()
+		return sim.ErrNotPayable
+	}
+	switch outcome {
+	case sim.OutcomeSuccess:
+		t.status = "00"
+	case sim.OutcomeFailure:
+		t.status = "06"
+	case sim.OutcomeExpire:
+		t.status, t.closeReason = "05", "EXPIRED"
+	default:
+		b.mu.Unlock()
+		return fmt.Errorf("unknown outcome %q", outcome)
+	}
+	t.finished = b.o.Now()
+	n := snapbi.FinishNotify{
+		OriginalPartnerReferenceNo: t.pref,
+		OriginalReferenceNo:        t.ref,
+		MerchantID:                 b.o.MerchantID,
+		Amount:                     money(t.amount),
+		LatestTransactionStatus:    t.status,
+		TransactionStatusDesc:      statusDesc[t.status],
+		CreatedTime:                snapbi.Timestamp(t.created),
+		FinishedTime:               snapbi.Timestamp(t.finished),
+	}
+	if t.closeReason != "" {
+		reason, _ := json.Marshal(t.closeReason)
+		n.AdditionalInfo = map[string]json.RawMessage{snapbi.CloseReasonField: reason}
+	}
+	b.mu.Unlock()
+	return b.notify(ctx, n)
+}
+
+func (b *Backend) notify(ctx context.Context, n snapbi.FinishNotify) error {
+	if b.o.Notifier == nil || b.o.Notifier.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(b.o.Notifier.URL)
+	if err != nil {
+		return fmt.Errorf("notifier URL: %w", err)
+	}
+	body, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	h, err := snapbi.SignNotification(b.o.WalletPrivateKey, http.MethodPost, u.EscapedPath(), body, b.o.Now())
+	if err != nil {
+		return err
+	}
+	h.Set("X-PARTNER-ID", b.o.ClientID)
+	h.Set("X-EXTERNAL-ID", randDigits(32))
+	h.Set("CHANNEL-ID", "95221")
+	return b.o.Notifier.Post(ctx, h, body)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func randDigits(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
+}
