@@ -1,0 +1,177 @@
+// Package sqlite is the embedded store: a single SQLite file through
+// modernc.org/sqlite (pure Go, no cgo), in WAL mode. All writes go through
+// one connection that begins its transactions with BEGIN IMMEDIATE, so they
+// are serialized — which makes UpdatePayment's read-modify-write safe and
+// event sequence numbers follow commit order — while reads use a separate
+// pool of read-only connections that WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/payrouter/payrouter/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the SQLite store. The zero value is durable and sensible.
+type Options struct {
+	// Synchronous is SQLite's PRAGMA synchronous: "full" (the default) syncs
+	// the WAL on every commit, so a committed payment survives power loss;
+	// "normal" syncs only at checkpoints (a commit survives a crash of the
+	// process but may be lost on power loss); "off" never syncs (benchmarks
+	// and throwaway data only).
+	Synchronous string
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// process before failing with SQLITE_BUSY (default 5s).
+	BusyTimeout time.Duration
+	// MaxReaders caps the read connection pool (default max(4, GOMAXPROCS)).
+	MaxReaders int
+}
+
+// Store is the SQLite store.Store. Its methods are those of sqlstore.Store.
+type Store struct {
+	*sqlstore.Store
+}
+
+// Open opens (creating it and its parent directory when missing) the SQLite
+// database file at path dsn and applies the embedded migrations. dsn is a
+// plain file path; ":memory:" and query parameters are refused, because the
+// store needs several connections to one file.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if dsn == "" || dsn == ":memory:" || strings.ContainsAny(dsn, "?#") || strings.HasPrefix(dsn, "file:") {
+		return nil, fmt.Errorf("sqlite: dsn %q: want a plain file path", dsn)
+	}
+	sync, err := synchronous(opts.Synchronous)
+	if err != nil {
+		return nil, err
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	readers := opts.MaxReaders
+	if readers <= 0 {
+		readers = max(4, runtime.GOMAXPROCS(0))
+	}
+	if dir := filepath.Dir(dsn); dir != "" {
+		// 0700: the database holds merchants' provider card tokens.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: create directory for %s: %w", dsn, err)
+		}
+	}
+
+	common := url.Values{}
+	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	common.Add("_pragma", "foreign_keys(1)")
+	common.Add("_pragma", "synchronous("+sync+")")
+	wq := cloneValues(common)
+	wq.Add("_pragma", "journal_mode(WAL)")
+	// BEGIN IMMEDIATE takes the write lock when the transaction starts, not
+	// at its first write, so a read-modify-write cannot be overtaken by
+	// another process and fail with SQLITE_BUSY mid-transaction.
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", dsn+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
+	// One writer connection: writes queue in database/sql instead of
+	// spinning on SQLITE_BUSY.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	begin := func(ctx context.Context) (*sql.Tx, error) { return w.BeginTx(ctx, nil) }
+	if err := sqlstore.Migrate(ctx, migrations, "migrations", nil, begin); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", dsn, err)
+	}
+
+	rq := cloneValues(common)
+	rq.Set("_query_only", "1")
+	r, err := sql.Open("sqlite", dsn+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+
+	st := sqlstore.New(w, r, sqlstore.Dialect{
+		BeginWrite:           begin,
+		NextSeqs:             nextSeqs,
+		Prepare:              []string{qLastSeq},
+		IsDuplicateReference: isDuplicateReference,
+		Time:                 func(t time.Time) any { return t.UnixMicro() },
+	})
+	if err := st.Ping(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", dsn, err)
+	}
+	if err := st.Prepare(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", dsn, err)
+	}
+	return &Store{st}, nil
+}
+
+func synchronous(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "", "full":
+		return "FULL", nil
+	case "normal":
+		return "NORMAL", nil
+	case "off":
+		return "OFF", nil
+	}
+	return "", fmt.Errorf("sqlite: synchronous %q: want full, normal or off", s)
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+const qLastSeq = `SELECT COALESCE(MAX(seq), 0) FROM events`
+
+// nextSeqs hands out MAX(seq)+1…: every write transaction holds SQLite's
+// single write lock from BEGIN IMMEDIATE to COMMIT, so numbers are assigned
+// in commit order and never skipped. (Events are never deleted, so the
+// maximum never goes back.)
+func nextSeqs(ctx context.Context, tx *sqlstore.Tx, n int) ([]int64, error) {
+	var last int64
+	if err := tx.QueryRowContext(ctx, qLastSeq).Scan(&last); err != nil {
+		return nil, err
+	}
+	seqs := make([]int64, n)
+	for i := range seqs {
+		seqs[i] = last + int64(i) + 1
+	}
+	return seqs, nil
+}
+
+// isDuplicateReference: SQLITE_CONSTRAINT_UNIQUE. The payments table has
+// one unique index besides its primary key (which fails with
+// SQLITE_CONSTRAINT_PRIMARYKEY), payments_merchant_reference_key, and the
+// store only asks about statements writing payments.
+func isDuplicateReference(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}

@@ -1,0 +1,125 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The queries of the write path, shared by both dialects (? placeholders).
+const (
+	qInsertPayment = `INSERT INTO payments (` + paymentCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// id and merchant_id are immutable.
+	qUpdatePayment = `UPDATE payments SET reference = ?, status = ?, amount = ?,
+		currency = ?, method = ?, provider = ?, provider_payment_id = ?, amount_captured = ?,
+		amount_refunded = ?, created_at = ?, updated_at = ?, resolve_at = ?, expires_at = ?, data = ?
+		WHERE id = ?`
+	qUpsertAttempt = `INSERT INTO attempts (` + attemptCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (payment_id, idx) DO UPDATE SET n = excluded.n, provider = excluded.provider,
+		provider_payment_id = excluded.provider_payment_id, idempotency_key = excluded.idempotency_key,
+		status = excluded.status, error_class = excluded.error_class, error_code = excluded.error_code,
+		error_message = excluded.error_message, expected_fee = excluded.expected_fee,
+		latency_ms = excluded.latency_ms, started_at = excluded.started_at`
+	qDeleteAttempts = `DELETE FROM attempts WHERE payment_id = ? AND idx >= ?`
+	qUpsertRefund   = `INSERT INTO refunds (` + refundCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (payment_id, idx) DO UPDATE SET id = excluded.id, amount = excluded.amount,
+		reason = excluded.reason, status = excluded.status, provider_refund_id = excluded.provider_refund_id,
+		failure_code = excluded.failure_code, created_at = excluded.created_at`
+	qDeleteRefunds = `DELETE FROM refunds WHERE payment_id = ? AND idx >= ?`
+	qInsertEvent   = `INSERT INTO events (seq, id, merchant_id, payment_id, type, created_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
+
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+func qLoadAttempts(n int) string {
+	return `SELECT ` + attemptCols + ` FROM attempts WHERE payment_id IN ` + placeholders(n) + ` ORDER BY payment_id, idx`
+}
+
+func qLoadRefunds(n int) string {
+	return `SELECT ` + refundCols + ` FROM refunds WHERE payment_id IN ` + placeholders(n) + ` ORDER BY payment_id, idx`
+}
+
+// Prepare prepares the write path's statements on the writer pool, so that
+// transactions reuse them instead of parsing SQL each time (SQLite spends
+// about half of a write transaction in its parser otherwise). Call it once,
+// before use: with SQLite's single writer connection, preparing during a
+// transaction would wait for the connection the transaction holds.
+func (s *Store) Prepare(ctx context.Context) error {
+	prepared := map[string]*sql.Stmt{}
+	for _, q := range append([]string{qInsertPayment, qUpdatePayment, qUpsertAttempt, qDeleteAttempts, qUpsertRefund,
+		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts(1), qLoadRefunds(1)}, s.d.Prepare...) {
+		st, err := s.w.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			for _, st := range prepared {
+				st.Close()
+			}
+			return fmt.Errorf("store: prepare: %w", err)
+		}
+		prepared[q] = st
+	}
+	s.prepared = prepared
+	return nil
+}
+
+func (s *Store) closePrepared() error {
+	var errs []error
+	for _, st := range s.prepared {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.prepared[query]; st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.prepared[query]; st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// query runs query on q, through a prepared statement when q is a
+// transaction and the query is prepared.
+func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	if tx, ok := q.(*sql.Tx); ok {
+		if st := s.prepared[query]; st != nil {
+			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
+	}
+	return q.QueryContext(ctx, s.q(query), args...)
+}
+
+// Tx is a write transaction handed to a Dialect: its queries use the
+// prepared statements when Prepare has prepared them.
+type Tx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+// ExecContext runs a statement in the transaction.
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.s.txExec(ctx, t.tx, query, args...)
+}
+
+// QueryRowContext runs a query returning one row in the transaction.
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.s.txQueryRow(ctx, t.tx, query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.s.query(ctx, t.tx, query, args...)
+}

@@ -1,0 +1,857 @@
+// Package sqlstore is the database/sql implementation of store.Store that
+// the SQLite and PostgreSQL stores share: one set of queries written in the
+// common subset of both dialects (ON CONFLICT, RETURNING, row values, partial
+// indexes), with the few real differences — placeholders, write locking,
+// event sequence numbers, time encoding, constraint errors — supplied by a
+// Dialect. Keeping one implementation means the two stores cannot drift.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/store"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Rebind rewrites the ? placeholders of a query; nil keeps them.
+	Rebind func(query string) string
+	// BeginWrite starts a transaction that will write. SQLite takes the
+	// database write lock here (BEGIN IMMEDIATE on its single writer
+	// connection), so a read-modify-write inside it is serialized.
+	BeginWrite func(ctx context.Context) (*sql.Tx, error)
+	// LockRow is appended to the SELECT that loads a payment to update it
+	// (" FOR UPDATE" in PostgreSQL; SQLite's write lock already covers it).
+	LockRow string
+	// NextSeqs reserves n ascending event sequence numbers inside tx, in
+	// commit order: a transaction that commits later never gets a smaller
+	// number than one that committed earlier, so a consumer reading
+	// "seq > last seen" never skips an event.
+	NextSeqs func(ctx context.Context, tx *Tx, n int) ([]int64, error)
+	// Prepare lists the dialect's own write-path queries (those NextSeqs
+	// runs) for Store.Prepare.
+	Prepare []string
+	// IsDuplicateReference reports whether err violates the unique index
+	// payments_merchant_reference_key, and no other constraint.
+	IsDuplicateReference func(err error) bool
+	// Time converts a UTC, microsecond-truncated time to a query argument.
+	Time func(t time.Time) any
+}
+
+// Store implements store.Store over database/sql.
+type Store struct {
+	w *sql.DB // writes, and reads that must see the latest commit
+	r *sql.DB // reads; may be w
+	d Dialect
+
+	qLoadForUpdate string
+	// prepared holds the write path's statements after Prepare, keyed by
+	// query text; it is not modified afterwards, so reads need no lock.
+	prepared map[string]*sql.Stmt
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store writing through w and reading through r (which may be
+// w). The schema must already be migrated (see Migrate). Close closes both.
+func New(w, r *sql.DB, d Dialect) *Store {
+	if r == nil {
+		r = w
+	}
+	return &Store{w: w, r: r, d: d,
+		qLoadForUpdate: `SELECT ` + paymentCols + ` FROM payments WHERE id = ?` + d.LockRow}
+}
+
+// Writer returns the database used for writes (tests, benchmarks, tools).
+func (s *Store) Writer() *sql.DB { return s.w }
+
+// Page sizes. The API's limits are enforced here too, so a caller cannot ask
+// the database for an unbounded result.
+const (
+	DefaultListLimit  = 20
+	MaxListLimit      = 100
+	DefaultEventLimit = 100
+	MaxEventLimit     = 1000
+	scanBatch         = 100
+)
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) q(query string) string {
+	if s.d.Rebind == nil {
+		return query
+	}
+	return s.d.Rebind(query)
+}
+
+// t converts a time for storage: UTC, truncated to the microsecond that
+// both databases keep, so what is read back equals what was stored.
+func (s *Store) t(t time.Time) any { return s.d.Time(t.UTC().Truncate(time.Microsecond)) }
+
+func (s *Store) nt(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return s.t(*t)
+}
+
+func notExist(what string) error { return fmt.Errorf("store: %s: %w", what, payrouter.ErrNotExist) }
+
+// --- payments ---
+
+const paymentCols = `id, merchant_id, reference, status, amount, currency, method, provider,
+provider_payment_id, amount_captured, amount_refunded, created_at, updated_at, resolve_at, expires_at, data`
+
+// paymentDoc is the part of a Payment kept in the data JSON column: every
+// field that is not a column of its own and not a child table. The
+// conformance suite fills every Payment field, so a field added to Payment
+// and forgotten here fails it.
+type paymentDoc struct {
+	Description string                `json:"description,omitempty"`
+	Customer    *payrouter.Customer   `json:"customer,omitempty"`
+	Country     string                `json:"country,omitempty"`
+	Capture     payrouter.CaptureMode `json:"capture,omitempty"`
+	ReturnURL   string                `json:"return_url,omitempty"`
+	Metadata    map[string]string     `json:"metadata"`
+	Bank        string                `json:"bank,omitempty"`
+	NextAction  *payrouter.NextAction `json:"next_action,omitempty"`
+	Route       payrouter.Route       `json:"route"`
+	Failure     *payrouter.Failure    `json:"failure,omitempty"`
+	Tokens      map[string]string     `json:"tokens"`
+}
+
+func paymentArgs(s *Store, p *payrouter.Payment) ([]any, error) {
+	doc, err := json.Marshal(paymentDoc{
+		Description: p.Description, Customer: p.Customer, Country: p.Country, Capture: p.Capture,
+		ReturnURL: p.ReturnURL, Metadata: p.Metadata, Bank: p.Bank, NextAction: p.NextAction,
+		Route: p.Route, Failure: p.Failure, Tokens: p.Tokens,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: encode payment %s: %w", p.ID, err)
+	}
+	return []any{p.ID, p.MerchantID, p.Reference, string(p.Status), p.Amount, string(p.Currency),
+		string(p.Method), p.Provider, p.ProviderPaymentID, p.AmountCaptured, p.AmountRefunded,
+		s.t(p.CreatedAt), s.t(p.UpdatedAt), s.nt(p.ResolveAt), s.nt(p.ExpiresAt), string(doc)}, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanPayment(row rowScanner) (*payrouter.Payment, error) {
+	var (
+		p                        payrouter.Payment
+		status, currency, method string
+		doc                      []byte
+		created, updated         time.Time
+		resolveAt, expiresAt     *time.Time
+	)
+	err := row.Scan(&p.ID, &p.MerchantID, &p.Reference, &status, &p.Amount, &currency, &method,
+		&p.Provider, &p.ProviderPaymentID, &p.AmountCaptured, &p.AmountRefunded,
+		timeDest{&created}, timeDest{&updated}, nullTimeDest{&resolveAt}, nullTimeDest{&expiresAt}, &doc)
+	if err != nil {
+		return nil, err
+	}
+	var d paymentDoc
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("store: decode payment %s: %w", p.ID, err)
+	}
+	p.Status, p.Currency, p.Method = payrouter.Status(status), payrouter.Currency(currency), payrouter.Method(method)
+	p.CreatedAt, p.UpdatedAt, p.ResolveAt, p.ExpiresAt = created, updated, resolveAt, expiresAt
+	p.Description, p.Customer, p.Country, p.Capture = d.Description, d.Customer, d.Country, d.Capture
+	p.ReturnURL, p.Metadata, p.Bank, p.NextAction = d.ReturnURL, d.Metadata, d.Bank, d.NextAction
+	p.Route, p.Failure, p.Tokens = d.Route, d.Failure, d.Tokens
+	return &p, nil
+}
+
+const attemptCols = `payment_id, idx, n, provider, provider_payment_id, idempotency_key, status,
+error_class, error_code, error_message, expected_fee, latency_ms, started_at`
+
+const refundCols = `payment_id, idx, id, amount, reason, status, provider_refund_id, failure_code, created_at`
+
+// CreatePayment inserts p with its attempts, refunds and pending events in
+// one transaction. It returns store.ErrDuplicateReference when the merchant
+// already has a payment with p.Reference. p.PendingEvents is drained even
+// when the transaction fails.
+func (s *Store) CreatePayment(ctx context.Context, p *payrouter.Payment) error {
+	if p.ID == "" || p.MerchantID == "" {
+		return errors.New("store: create payment: id and merchant id are required")
+	}
+	args, err := paymentArgs(s, p)
+	if err != nil {
+		return err
+	}
+	events := p.PendingEvents()
+	tx, err := s.d.BeginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("store: create payment %s: %w", p.ID, err)
+	}
+	defer tx.Rollback()
+	if _, err := s.txExec(ctx, tx, qInsertPayment, args...); err != nil {
+		if s.d.IsDuplicateReference(err) {
+			return fmt.Errorf("store: create payment %s (reference %q): %w", p.ID, p.Reference, store.ErrDuplicateReference)
+		}
+		return fmt.Errorf("store: create payment %s: %w", p.ID, err)
+	}
+	if err := s.writeChildren(ctx, tx, p, nil, nil); err != nil {
+		return err
+	}
+	if err := s.insertEvents(ctx, tx, p, events); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: create payment %s: commit: %w", p.ID, err)
+	}
+	return nil
+}
+
+// UpdatePayment loads payment id under the write lock, calls fn and, when
+// fn returns nil, writes the payment, its changed and new attempts and
+// refunds and its pending events in one transaction. An error from fn is
+// returned as is and nothing is written. A missing payment is
+// payrouter.ErrNotExist. fn may not change the payment's id or merchant.
+func (s *Store) UpdatePayment(ctx context.Context, id string, fn func(p *payrouter.Payment) error) (*payrouter.Payment, error) {
+	tx, err := s.d.BeginWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: update payment %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	p, err := scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notExist("payment " + id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: update payment %s: load: %w", id, err)
+	}
+	if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
+		return nil, err
+	}
+	merchant := p.MerchantID
+	oldAttempts, oldRefunds := slices.Clone(p.Attempts), slices.Clone(p.Refunds)
+	if err := fn(p); err != nil {
+		return nil, err
+	}
+	if p.ID != id || p.MerchantID != merchant {
+		return nil, fmt.Errorf("store: update payment %s: id or merchant changed", id)
+	}
+	args, err := paymentArgs(s, p)
+	if err != nil {
+		return nil, err
+	}
+	// id and merchant_id (args[0:2]) are immutable.
+	if _, err := s.txExec(ctx, tx, qUpdatePayment, append(args[2:], id)...); err != nil {
+		if s.d.IsDuplicateReference(err) {
+			return nil, fmt.Errorf("store: update payment %s (reference %q): %w", id, p.Reference, store.ErrDuplicateReference)
+		}
+		return nil, fmt.Errorf("store: update payment %s: %w", id, err)
+	}
+	if err := s.writeChildren(ctx, tx, p, oldAttempts, oldRefunds); err != nil {
+		return nil, err
+	}
+	if err := s.insertEvents(ctx, tx, p, p.PendingEvents()); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: update payment %s: commit: %w", id, err)
+	}
+	return p, nil
+}
+
+// writeChildren upserts the attempts and refunds that differ from the
+// loaded ones (rows are keyed by their position in the slice) and deletes
+// rows beyond the new length.
+func (s *Store) writeChildren(ctx context.Context, tx *sql.Tx, p *payrouter.Payment, oldA []payrouter.Attempt, oldR []payrouter.Refund) error {
+	for i, a := range p.Attempts {
+		if i < len(oldA) && oldA[i] == a {
+			continue
+		}
+		if _, err := s.txExec(ctx, tx, qUpsertAttempt,
+			p.ID, i, a.N, a.Provider, a.ProviderPaymentID, a.IdempotencyKey, string(a.Status),
+			a.ErrorClass, a.ErrorCode, a.ErrorMessage, a.ExpectedFee, a.LatencyMS, s.t(a.StartedAt)); err != nil {
+			return fmt.Errorf("store: payment %s: write attempt %d: %w", p.ID, i, err)
+		}
+	}
+	if len(oldA) > len(p.Attempts) {
+		if _, err := s.txExec(ctx, tx, qDeleteAttempts, p.ID, len(p.Attempts)); err != nil {
+			return fmt.Errorf("store: payment %s: delete attempts: %w", p.ID, err)
+		}
+	}
+	for i, r := range p.Refunds {
+		if i < len(oldR) && oldR[i] == r {
+			continue
+		}
+		if _, err := s.txExec(ctx, tx, qUpsertRefund,
+			p.ID, i, r.ID, r.Amount, r.Reason, string(r.Status), r.ProviderRefundID, r.FailureCode, s.t(r.CreatedAt)); err != nil {
+			return fmt.Errorf("store: payment %s: write refund %d: %w", p.ID, i, err)
+		}
+	}
+	if len(oldR) > len(p.Refunds) {
+		if _, err := s.txExec(ctx, tx, qDeleteRefunds, p.ID, len(p.Refunds)); err != nil {
+			return fmt.Errorf("store: payment %s: delete refunds: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// insertEvents writes the payment's pending events with fresh sequence
+// numbers; ID is derived from Seq, a zero CreatedAt becomes now.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *payrouter.Payment, events []payrouter.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	seqs, err := s.d.NextSeqs(ctx, &Tx{s, tx}, len(events))
+	if err != nil {
+		return fmt.Errorf("store: payment %s: event seq: %w", p.ID, err)
+	}
+	now := time.Now()
+	for i, e := range events {
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = now
+		}
+		if e.PaymentID == "" {
+			e.PaymentID = p.ID
+		}
+		if e.MerchantID == "" {
+			e.MerchantID = p.MerchantID
+		}
+		data := e.Data
+		if len(data) == 0 {
+			data = json.RawMessage("null")
+		}
+		if _, err := s.txExec(ctx, tx, qInsertEvent, seqs[i], payrouter.EventID(seqs[i]), e.MerchantID, e.PaymentID,
+			string(e.Type), s.t(e.CreatedAt), string(data)); err != nil {
+			return fmt.Errorf("store: payment %s: insert event: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// loadChildren fills the attempts and refunds of ps with two queries.
+func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Payment) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	byID := make(map[string]*payrouter.Payment, len(ps))
+	args := make([]any, len(ps))
+	for i, p := range ps {
+		byID[p.ID] = p
+		args[i] = p.ID
+	}
+
+	rows, err := s.query(ctx, q, qLoadAttempts(len(ps)), args...)
+	if err != nil {
+		return fmt.Errorf("store: load attempts: %w", err)
+	}
+	for rows.Next() {
+		var (
+			a         payrouter.Attempt
+			pid       string
+			idx       int
+			status    string
+			startedAt time.Time
+		)
+		if err := rows.Scan(&pid, &idx, &a.N, &a.Provider, &a.ProviderPaymentID, &a.IdempotencyKey, &status,
+			&a.ErrorClass, &a.ErrorCode, &a.ErrorMessage, &a.ExpectedFee, &a.LatencyMS, timeDest{&startedAt}); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: load attempts: %w", err)
+		}
+		a.Status, a.StartedAt = payrouter.AttemptStatus(status), startedAt
+		p := byID[pid]
+		p.Attempts = append(p.Attempts, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: load attempts: %w", err)
+	}
+
+	rows, err = s.query(ctx, q, qLoadRefunds(len(ps)), args...)
+	if err != nil {
+		return fmt.Errorf("store: load refunds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r         payrouter.Refund
+			pid       string
+			idx       int
+			status    string
+			createdAt time.Time
+		)
+		if err := rows.Scan(&pid, &idx, &r.ID, &r.Amount, &r.Reason, &status, &r.ProviderRefundID,
+			&r.FailureCode, timeDest{&createdAt}); err != nil {
+			return fmt.Errorf("store: load refunds: %w", err)
+		}
+		r.Status, r.CreatedAt = payrouter.RefundStatus(status), createdAt
+		p := byID[pid]
+		p.Refunds = append(p.Refunds, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: load refunds: %w", err)
+	}
+	return nil
+}
+
+// queryPayments runs a SELECT of paymentCols and loads the children.
+func (s *Store) queryPayments(ctx context.Context, q querier, query string, args ...any) ([]*payrouter.Payment, error) {
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: query payments: %w", err)
+	}
+	var ps []*payrouter.Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: scan payment: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: query payments: %w", err)
+	}
+	if err := s.loadChildren(ctx, q, ps); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// GetPayment reads payment id; merchantID "" skips the merchant check.
+// A missing payment, or another merchant's, is payrouter.ErrNotExist.
+func (s *Store) GetPayment(ctx context.Context, merchantID, id string) (*payrouter.Payment, error) {
+	query, args := `SELECT `+paymentCols+` FROM payments WHERE id = ?`, []any{id}
+	if merchantID != "" {
+		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
+	}
+	ps, err := s.queryPayments(ctx, s.r, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, notExist("payment " + id)
+	}
+	return ps[0], nil
+}
+
+// FindPayment finds the payment one of whose attempts at provider has
+// providerPaymentID as its provider payment id or as its idempotency key
+// (the order id adapters send). No match is payrouter.ErrNotExist.
+func (s *Store) FindPayment(ctx context.Context, provider, providerPaymentID string) (*payrouter.Payment, error) {
+	if provider == "" || providerPaymentID == "" {
+		return nil, notExist("payment with empty provider id")
+	}
+	var id string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT payment_id FROM attempts
+		WHERE provider = ? AND (provider_payment_id = ? OR idempotency_key = ?)
+		ORDER BY payment_id LIMIT 1`), provider, providerPaymentID, providerPaymentID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notExist(fmt.Sprintf("payment for %s %s", provider, providerPaymentID))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: find payment %s %s: %w", provider, providerPaymentID, err)
+	}
+	return s.GetPayment(ctx, "", id)
+}
+
+// ListPayments lists payments newest first (created_at, then id), filtered
+// by merchant ("" = every merchant), reference and status. Limit defaults
+// to 20 and is capped at 100. Before is a payment id: only payments listed
+// after it are returned; an unknown cursor yields an empty list.
+func (s *Store) ListPayments(ctx context.Context, f store.ListFilter) ([]*payrouter.Payment, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.MerchantID != "" {
+		where, args = append(where, "merchant_id = ?"), append(args, f.MerchantID)
+	}
+	if f.Reference != "" {
+		where, args = append(where, "reference = ?"), append(args, f.Reference)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Before != "" {
+		where = append(where, "(created_at, id) < (SELECT c.created_at, c.id FROM payments c WHERE c.id = ?)")
+		args = append(args, f.Before)
+	}
+	query := `SELECT ` + paymentCols + ` FROM payments`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	args = append(args, clamp(f.Limit, DefaultListLimit, MaxListLimit))
+	return s.queryPayments(ctx, s.r, query, args...)
+}
+
+func clamp(n, def, max int) int {
+	if n <= 0 {
+		return def
+	}
+	return min(n, max)
+}
+
+// DuePayments lists payments with ResolveAt at or before now, oldest
+// ResolveAt first; limit <= 0 means 100.
+func (s *Store) DuePayments(ctx context.Context, now time.Time, limit int) ([]*payrouter.Payment, error) {
+	return s.queryPayments(ctx, s.r, `SELECT `+paymentCols+` FROM payments
+		WHERE resolve_at IS NOT NULL AND resolve_at <= ? ORDER BY resolve_at, id LIMIT ?`,
+		s.t(now), clamp(limit, 100, 10000))
+}
+
+// ScanPayments calls fn for every payment created at or after since, oldest
+// first, reading in pages so no query stays open while fn runs. An error
+// from fn stops the scan and is returned as is.
+func (s *Store) ScanPayments(ctx context.Context, since time.Time, fn func(*payrouter.Payment) error) error {
+	// (created_at, id) > (since, "") is created_at >= since for non-empty ids.
+	lastT, lastID := since, ""
+	for {
+		ps, err := s.queryPayments(ctx, s.r, `SELECT `+paymentCols+` FROM payments
+			WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`, s.t(lastT), lastID, scanBatch)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		if len(ps) < scanBatch {
+			return nil
+		}
+		last := ps[len(ps)-1]
+		lastT, lastID = last.CreatedAt, last.ID
+	}
+}
+
+// --- events ---
+
+const eventCols = `seq, id, merchant_id, payment_id, type, created_at, data`
+
+func scanEvent(row rowScanner) (payrouter.Event, error) {
+	var (
+		e       payrouter.Event
+		typ     string
+		created time.Time
+		data    []byte
+	)
+	if err := row.Scan(&e.Seq, &e.ID, &e.MerchantID, &e.PaymentID, &typ, timeDest{&created}, &data); err != nil {
+		return e, err
+	}
+	e.Type, e.CreatedAt, e.Data = payrouter.EventType(typ), created, json.RawMessage(data)
+	return e, nil
+}
+
+// ListEvents lists events with Seq > after, oldest first, of one merchant
+// ("" = all). limit defaults to 100 and is capped at 1000.
+func (s *Store) ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error) {
+	query, args := `SELECT `+eventCols+` FROM events WHERE seq > ?`, []any{after}
+	if merchantID != "" {
+		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
+	}
+	query += ` ORDER BY seq LIMIT ?`
+	args = append(args, clamp(limit, DefaultEventLimit, MaxEventLimit))
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []payrouter.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list events: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	return out, nil
+}
+
+// GetEvent reads event seq of merchantID ("" = any merchant); a missing
+// event, or another merchant's, is payrouter.ErrNotExist.
+func (s *Store) GetEvent(ctx context.Context, merchantID string, seq int64) (*payrouter.Event, error) {
+	query, args := `SELECT `+eventCols+` FROM events WHERE seq = ?`, []any{seq}
+	if merchantID != "" {
+		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
+	}
+	e, err := scanEvent(s.r.QueryRowContext(ctx, s.q(query), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notExist(fmt.Sprintf("event %d", seq))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get event %d: %w", seq, err)
+	}
+	return &e, nil
+}
+
+// --- idempotency ---
+
+// ClaimIdempotencyKey inserts a running record for (merchantID, key); it
+// returns nil when the caller now owns the key, else the existing record.
+// The unique primary key makes concurrent claims race-free: exactly one
+// INSERT … ON CONFLICT DO NOTHING inserts.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, merchantID, key, requestHash string, now time.Time) (*store.IdempotencyRecord, error) {
+	// A record released between our failed insert and our read is gone:
+	// try again, a few times, rather than report a record that is not there.
+	for range 5 {
+		res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO idempotency (merchant_id, key, request_hash, payment_id, status, created_at)
+			VALUES (?, ?, ?, '', 0, ?) ON CONFLICT (merchant_id, key) DO NOTHING`), merchantID, key, requestHash, s.t(now))
+		if err != nil {
+			return nil, fmt.Errorf("store: claim idempotency key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("store: claim idempotency key: %w", err)
+		} else if n == 1 {
+			return nil, nil
+		}
+		rec, err := s.getIdempotency(ctx, merchantID, key)
+		if errors.Is(err, payrouter.ErrNotExist) {
+			continue
+		}
+		return rec, err
+	}
+	return nil, errors.New("store: claim idempotency key: record keeps disappearing")
+}
+
+func (s *Store) getIdempotency(ctx context.Context, merchantID, key string) (*store.IdempotencyRecord, error) {
+	var (
+		r       store.IdempotencyRecord
+		created time.Time
+	)
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT merchant_id, key, request_hash, payment_id, status, body, created_at
+		FROM idempotency WHERE merchant_id = ? AND key = ?`), merchantID, key).
+		Scan(&r.MerchantID, &r.Key, &r.RequestHash, &r.PaymentID, &r.Status, &r.Body, timeDest{&created})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notExist("idempotency key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read idempotency key: %w", err)
+	}
+	r.CreatedAt = created
+	return &r, nil
+}
+
+func (s *Store) execOne(ctx context.Context, what, query string, args ...any) error {
+	res, err := s.w.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n == 0 {
+		return notExist(what)
+	}
+	return nil
+}
+
+// LinkIdempotencyKey records the payment a claimed key created. A missing
+// record is payrouter.ErrNotExist. Idempotent.
+func (s *Store) LinkIdempotencyKey(ctx context.Context, merchantID, key, paymentID string) error {
+	return s.execOne(ctx, "link idempotency key", `UPDATE idempotency SET payment_id = ? WHERE merchant_id = ? AND key = ?`,
+		paymentID, merchantID, key)
+}
+
+// CompleteIdempotencyKey stores the response (status != 0) to replay. A
+// missing record is payrouter.ErrNotExist.
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key string, status int, body []byte) error {
+	if status == 0 {
+		return errors.New("store: complete idempotency key: status 0 means running")
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return s.execOne(ctx, "complete idempotency key", `UPDATE idempotency SET status = ?, body = ? WHERE merchant_id = ? AND key = ?`,
+		status, body, merchantID, key)
+}
+
+// ReleaseIdempotencyKey deletes a running record so the merchant may retry.
+// A completed record is kept (its response must still replay); releasing a
+// missing or completed key is a no-op.
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, merchantID, key string) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM idempotency WHERE merchant_id = ? AND key = ? AND status = 0`), merchantID, key); err != nil {
+		return fmt.Errorf("store: release idempotency key: %w", err)
+	}
+	return nil
+}
+
+// TakeOverIdempotencyKey re-claims a running record created before
+// staleBefore by moving its created time to now, in one conditional UPDATE,
+// so of concurrent callers exactly one gets true. The payment link stays.
+func (s *Store) TakeOverIdempotencyKey(ctx context.Context, merchantID, key string, staleBefore, now time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE idempotency SET created_at = ?
+		WHERE merchant_id = ? AND key = ? AND status = 0 AND created_at < ?`), s.t(now), merchantID, key, s.t(staleBefore))
+	if err != nil {
+		return false, fmt.Errorf("store: take over idempotency key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: take over idempotency key: %w", err)
+	}
+	return n == 1, nil
+}
+
+// PurgeIdempotencyKeys deletes completed records created before t and
+// returns how many. Running records are left to TakeOver.
+func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM idempotency WHERE status <> 0 AND created_at < ?`), s.t(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge idempotency keys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: purge idempotency keys: %w", err)
+	}
+	return n, nil
+}
+
+// --- inbox ---
+
+// InsertWebhook stores w in the inbox and sets w.ID (and ReceivedAt, when
+// zero). It returns false and stores nothing when (provider, event id) is
+// already there.
+func (s *Store) InsertWebhook(ctx context.Context, w *store.InboxItem) (bool, error) {
+	if w.Provider == "" || w.EventID == "" {
+		return false, errors.New("store: insert webhook: provider and event id are required")
+	}
+	headers, err := json.Marshal(w.Headers)
+	if err != nil {
+		return false, fmt.Errorf("store: insert webhook: %w", err)
+	}
+	if w.ReceivedAt.IsZero() {
+		w.ReceivedAt = time.Now()
+	}
+	var id int64
+	err = s.w.QueryRowContext(ctx, s.q(`INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`),
+		w.Provider, w.EventID, string(headers), w.Body, w.Parsed, s.t(w.ReceivedAt), w.Outcome, w.Note).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: insert webhook: %w", err)
+	}
+	w.ID = id
+	return true, nil
+}
+
+// PendingWebhooks lists unprocessed inbox items, oldest first; limit <= 0
+// means 100.
+func (s *Store) PendingWebhooks(ctx context.Context, limit int) ([]store.InboxItem, error) {
+	rows, err := s.w.QueryContext(ctx, s.q(`SELECT id, provider, event_id, headers, body, parsed, received_at, outcome, note
+		FROM inbox WHERE outcome = '' ORDER BY id LIMIT ?`), clamp(limit, 100, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("store: pending webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []store.InboxItem
+	for rows.Next() {
+		var (
+			w        store.InboxItem
+			headers  []byte
+			received time.Time
+		)
+		if err := rows.Scan(&w.ID, &w.Provider, &w.EventID, &headers, &w.Body, &w.Parsed, timeDest{&received}, &w.Outcome, &w.Note); err != nil {
+			return nil, fmt.Errorf("store: pending webhooks: %w", err)
+		}
+		if err := json.Unmarshal(headers, &w.Headers); err != nil {
+			return nil, fmt.Errorf("store: pending webhooks: headers of %d: %w", w.ID, err)
+		}
+		w.ReceivedAt = received
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: pending webhooks: %w", err)
+	}
+	return out, nil
+}
+
+// FinishWebhook marks inbox item id processed with a non-empty outcome. A
+// missing item is payrouter.ErrNotExist.
+func (s *Store) FinishWebhook(ctx context.Context, id int64, outcome, note string, now time.Time) error {
+	if outcome == "" {
+		return errors.New("store: finish webhook: empty outcome")
+	}
+	return s.execOne(ctx, fmt.Sprintf("finish webhook %d", id),
+		`UPDATE inbox SET outcome = ?, note = ?, processed_at = ? WHERE id = ?`, outcome, note, s.t(now), id)
+}
+
+// --- anomalies ---
+
+// RecordAnomaly stores a and sets a.ID (and CreatedAt, when zero).
+func (s *Store) RecordAnomaly(ctx context.Context, a *store.Anomaly) error {
+	if a.Kind == "" {
+		return errors.New("store: record anomaly: empty kind")
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = time.Now()
+	}
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO anomalies (kind, payment_id, provider, detail, created_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`), a.Kind, a.PaymentID, a.Provider, a.Detail, s.t(a.CreatedAt)).Scan(&a.ID)
+	if err != nil {
+		return fmt.Errorf("store: record anomaly: %w", err)
+	}
+	return nil
+}
+
+// ListAnomalies lists anomalies newest first; limit <= 0 means 100.
+func (s *Store) ListAnomalies(ctx context.Context, limit int) ([]store.Anomaly, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, kind, payment_id, provider, detail, created_at
+		FROM anomalies ORDER BY id DESC LIMIT ?`), clamp(limit, 100, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("store: list anomalies: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Anomaly
+	for rows.Next() {
+		var (
+			a       store.Anomaly
+			created time.Time
+		)
+		if err := rows.Scan(&a.ID, &a.Kind, &a.PaymentID, &a.Provider, &a.Detail, timeDest{&created}); err != nil {
+			return nil, fmt.Errorf("store: list anomalies: %w", err)
+		}
+		a.CreatedAt = created
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list anomalies: %w", err)
+	}
+	return out, nil
+}
+
+// Ping checks both connection pools.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	if s.r != s.w {
+		if err := s.r.PingContext(ctx); err != nil {
+			return fmt.Errorf("store: ping readers: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the connection pools.
+func (s *Store) Close() error {
+	err := s.closePrepared()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	return errors.Join(err, s.w.Close())
+}
