@@ -85,6 +85,9 @@ type Guarded struct {
 	state      map[payrouter.Method]gobreaker.State
 	// OnStateChange observes breaker transitions (logs, metrics).
 	OnStateChange func(provider string, method payrouter.Method, from, to gobreaker.State)
+	// Observe sees every call's outcome: op is authorize|capture|cancel|
+	// refund|status, class is "" on success (metrics).
+	Observe func(provider string, method payrouter.Method, op string, class providers.Class, d time.Duration)
 }
 
 // Guard wraps p. newBreaker makes the breaker of one method (nil: local
@@ -170,8 +173,21 @@ func (g *Guarded) Allow(m payrouter.Method) (bool, string) {
 // Capabilities is the wrapped provider's.
 func (g *Guarded) Capabilities() providers.Capabilities { return g.Provider.Capabilities() }
 
-func call[T any](g *Guarded, ctx context.Context, m payrouter.Method, f func(context.Context) (T, error)) (T, error) {
+func (g *Guarded) observe(m payrouter.Method, op string, start time.Time, err error) {
+	if g.Observe == nil {
+		return
+	}
+	var c providers.Class
+	if err != nil {
+		c = providers.ClassOf(err)
+	}
+	g.Observe(g.Name, m, op, c, time.Since(start))
+}
+
+func call[T any](g *Guarded, ctx context.Context, m payrouter.Method, op string, f func(context.Context) (T, error)) (v T, err error) {
 	var zero T
+	start := time.Now()
+	defer func() { g.observe(m, op, start, err) }()
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
@@ -190,33 +206,34 @@ func call[T any](g *Guarded, ctx context.Context, m payrouter.Method, f func(con
 		return v, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return zero, &providers.Error{Class: providers.Unavailable, Code: CodeBreakerOpen, Message: fmt.Sprintf("%s breaker for %s is open", g.Name, m)}
+		err = &providers.Error{Class: providers.Unavailable, Code: CodeBreakerOpen, Message: fmt.Sprintf("%s breaker for %s is open", g.Name, m)}
+		return zero, err
 	}
 	if err != nil {
 		return zero, err
 	}
-	v, _ := out.(T)
+	v, _ = out.(T)
 	return v, nil
 }
 
 // Authorize calls the provider under its breaker and timeout.
 func (g *Guarded) Authorize(ctx context.Context, req *providers.AuthorizeRequest) (*providers.Result, error) {
-	return call(g, ctx, req.Method, func(ctx context.Context) (*providers.Result, error) { return g.Provider.Authorize(ctx, req) })
+	return call(g, ctx, req.Method, "authorize", func(ctx context.Context) (*providers.Result, error) { return g.Provider.Authorize(ctx, req) })
 }
 
 // Capture calls the provider under its breaker and timeout.
 func (g *Guarded) Capture(ctx context.Context, m payrouter.Method, req *providers.CaptureRequest) (*providers.Result, error) {
-	return call(g, ctx, m, func(ctx context.Context) (*providers.Result, error) { return g.Provider.Capture(ctx, req) })
+	return call(g, ctx, m, "capture", func(ctx context.Context) (*providers.Result, error) { return g.Provider.Capture(ctx, req) })
 }
 
 // Cancel calls the provider under its breaker and timeout.
 func (g *Guarded) Cancel(ctx context.Context, req *providers.CancelRequest) (*providers.Result, error) {
-	return call(g, ctx, req.Method, func(ctx context.Context) (*providers.Result, error) { return g.Provider.Cancel(ctx, req) })
+	return call(g, ctx, req.Method, "cancel", func(ctx context.Context) (*providers.Result, error) { return g.Provider.Cancel(ctx, req) })
 }
 
 // Refund calls the provider under its breaker and timeout.
 func (g *Guarded) Refund(ctx context.Context, req *providers.RefundRequest) (*providers.RefundResult, error) {
-	return call(g, ctx, req.Method, func(ctx context.Context) (*providers.RefundResult, error) { return g.Provider.Refund(ctx, req) })
+	return call(g, ctx, req.Method, "refund", func(ctx context.Context) (*providers.RefundResult, error) { return g.Provider.Refund(ctx, req) })
 }
 
 // Status asks the provider about a payment, if it can be asked. Status
