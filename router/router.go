@@ -27,14 +27,14 @@ type Routing interface {
 
 // Plan is a routing decision: candidates in the order to try.
 type Plan struct {
-	Route      payrouter.Route
-	Candidates []Candidate
+	Route      payrouter.Route `json:"route"`
+	Candidates []Candidate     `json:"candidates"`
 }
 
 // Candidate is one provider to try, with the fee the rules expect it to charge.
 type Candidate struct {
-	Provider    string
-	ExpectedFee int64
+	Provider    string `json:"provider"`
+	ExpectedFee int64  `json:"expected_fee"`
 }
 
 // Options tune failover.

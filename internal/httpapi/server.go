@@ -42,6 +42,9 @@ type Server struct {
 	Metrics    http.Handler
 	OpenAPI    []byte
 	TrustProxy bool
+	// Explain renders a routing explanation (rules.Explain); nil falls
+	// back to the router's plan.
+	Explain func(req *router.CreateRequest) any
 	// IdempotencyStale is when a still-running idempotent request is
 	// presumed dead (its router crashed) and may be taken over.
 	IdempotencyStale time.Duration
@@ -369,6 +372,10 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	req, err := b.toRequest(merchantOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if s.Explain != nil {
+		writeJSON(w, 200, s.Explain(req))
 		return
 	}
 	plan, err := s.Router.Explain(req)

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/payrouter/payrouter/internal/app"
+	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/rulescmd"
+	"github.com/payrouter/payrouter/providers"
+)
+
+func init() {
+	deps := rulescmd.Deps{Caps: capsFromConfig, OpenPayments: openPayments}
+	for name, f := range map[string]func(context.Context, []string, writer, writer, rulescmd.Deps) int{
+		"rules check": rulescmd.Check, "rules test": rulescmd.Test, "rules diff": rulescmd.Diff, "route explain": rulescmd.Explain,
+	} {
+		tools[name] = func(ctx context.Context, args []string, stdout, stderr writer) int { return f(ctx, args, stdout, stderr, deps) }
+	}
+}
+
+// capsFromConfig builds the configured adapters to ask their capabilities.
+// Credentials do not change capabilities, so the sandbox's stand in for
+// missing ones: `rules check` works on a production file without secrets.
+func capsFromConfig(path string) (map[string]providers.Capabilities, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Sandbox = true
+	for name, p := range cfg.Providers {
+		p.BaseURL = ""
+		cfg.Providers[name] = p
+	}
+	b, err := app.BuildProviders(cfg, "http://127.0.0.1:0", "http://127.0.0.1:0", http.NewServeMux())
+	if err != nil {
+		return nil, err
+	}
+	return b.Caps(), nil
+}
+
+func openPayments(ctx context.Context, path string) (rulescmd.PaymentScanner, func(), error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { _ = st.Close() }, nil
+}

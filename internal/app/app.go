@@ -1,0 +1,283 @@
+// Package app wires payrouter together: config → store → providers (and, in
+// sandbox, their simulators) → rules → router → inbox → HTTP. cmd/payrouter,
+// the end-to-end tests and the benchmark all start payrouter through it.
+package app
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/httpapi"
+	"github.com/payrouter/payrouter/internal/inbox"
+	"github.com/payrouter/payrouter/internal/metrics"
+	"github.com/payrouter/payrouter/internal/sim"
+	"github.com/payrouter/payrouter/internal/store"
+	"github.com/payrouter/payrouter/internal/store/postgres"
+	"github.com/payrouter/payrouter/internal/store/sqlite"
+	"github.com/payrouter/payrouter/providers"
+	"github.com/payrouter/payrouter/router"
+	"github.com/payrouter/payrouter/rules"
+)
+
+// Options are what the caller decides beyond the config file.
+type Options struct {
+	// Listener to serve on; nil listens on cfg.Server.Listen.
+	Listener net.Listener
+	Log      *slog.Logger
+	// OpenAPI is served at /openapi.yaml.
+	OpenAPI []byte
+}
+
+// App is a wired payrouter.
+type App struct {
+	Config    *config.Config
+	Store     store.Store
+	Router    *router.Router
+	Rules     *Rules
+	Inbox     *inbox.Inbox
+	Sims      map[string]*sim.Sim
+	Providers map[string]providers.Provider
+	Handler   http.Handler
+	Log       *slog.Logger
+	Metrics   *metrics.Metrics
+	URL       string // base URL of this instance
+
+	listener net.Listener
+	server   *http.Server
+	closers  []func()
+	mu       sync.Mutex
+}
+
+// New builds everything but does not serve.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	a := &App{Config: cfg, Log: opts.Log, Sims: map[string]*sim.Sim{}, Rules: &Rules{}, Metrics: metrics.New()}
+	if a.Log == nil {
+		a.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ln := opts.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", cfg.Server.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+		}
+	}
+	a.listener = ln
+	a.URL = cfg.Server.PublicURL
+	self := "http://" + loopback(ln.Addr().String())
+	if a.URL == "" {
+		a.URL = self
+	}
+
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Store = st
+	a.closers = append(a.closers, func() { _ = st.Close() })
+
+	mux := http.NewServeMux()
+	built, err := BuildProviders(cfg, self, a.URL, mux)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Providers, a.Sims = built.Providers, built.Sims
+
+	set, err := CompileRules(cfg, built.Caps())
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Rules.Swap(set)
+
+	guarded := map[string]*router.Guarded{}
+	soft := map[string][]string{}
+	for name, p := range a.Providers {
+		pc := cfg.Providers[name]
+		g := router.Guard(name, p, pc.Timeout.D(cfg.Router.AttemptTimeout.D(10*time.Second)), router.BreakerSettings{
+			FailureRatio: pc.Breaker.FailureRatio, MinRequests: pc.Breaker.MinRequests, OpenFor: pc.Breaker.OpenFor.D(0),
+			HalfOpenProbes: pc.Breaker.HalfOpenProbes, Interval: pc.Breaker.Interval.D(0),
+		}, nil)
+		g.OnStateChange = func(provider string, m payrouter.Method, from, to gobreaker.State) {
+			a.Log.Warn("breaker state changed", "provider", provider, "method", m, "from", from.String(), "to", to.String())
+			a.Metrics.ObserveBreaker(provider, m, to)
+		}
+		g.Observe = a.Metrics.ObserveCall
+		guarded[name] = g
+		soft[name] = pc.SoftDeclines
+	}
+	a.Router = router.New(st, a.Rules, guarded, router.Options{
+		Deadline: cfg.Router.Deadline.D(30 * time.Second), MaxAttempts: cfg.Router.MaxAttempts,
+		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
+	}, a.Log)
+
+	sources := map[string]inbox.Source{}
+	for name, p := range a.Providers {
+		wp, ok := p.(providers.WebhookParser)
+		if !ok {
+			continue
+		}
+		ips, err := inbox.ParseCIDRs(cfg.Providers[name].WebhookIPs)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("%s: providers.%s.%w", cfg.Path, name, err)
+		}
+		sources[name] = inbox.Source{Parser: wp, AllowedIPs: ips}
+	}
+	a.Inbox = inbox.New(st, a.Router, sources, a.Log)
+
+	var merchants []httpapi.Merchant
+	for _, m := range cfg.Merchants {
+		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
+	}
+	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
+		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
+		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
+	a.Handler = api.Handler(mux)
+	return a, nil
+}
+
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// OpenStore opens the configured store.
+func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	switch cfg.Store.Driver {
+	case "postgres":
+		return postgres.Open(ctx, cfg.Store.DSN)
+	default:
+		return sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Synchronous: cfg.Store.Synchronous})
+	}
+}
+
+// CompileRules parses the rules of cfg's file and compiles them.
+func CompileRules(cfg *config.Config, caps map[string]providers.Capabilities) (*rules.RuleSet, error) {
+	rc, err := rules.Parse(cfg.Path, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	return rules.Compile(rc, caps)
+}
+
+// ReloadRules re-reads the config file's rules; an invalid file keeps the
+// live rules and is reported.
+func (a *App) ReloadRules() error {
+	cfg, err := config.Load(a.Config.Path)
+	if err == nil {
+		var set *rules.RuleSet
+		set, err = CompileRules(cfg, capsOf(a.Providers))
+		if err == nil {
+			old := a.Rules.Load()
+			a.Rules.Swap(set)
+			a.Log.Info("rules reloaded", "version", set.Version(), "previous", old.Version())
+			a.Metrics.ObserveReload(nil)
+			return nil
+		}
+	}
+	a.Rules.Failed(err)
+	a.Metrics.ObserveReload(err)
+	a.Log.Error("rules reload refused; keeping the last good rules", "err", err)
+	return err
+}
+
+func capsOf(ps map[string]providers.Provider) map[string]providers.Capabilities {
+	caps := map[string]providers.Capabilities{}
+	for n, p := range ps {
+		caps[n] = p.Capabilities()
+	}
+	return caps
+}
+
+func (a *App) ready(ctx context.Context) (bool, map[string]any) {
+	d := map[string]any{"rules_version": a.Rules.Load().Version()}
+	if e := a.Rules.LastError(); e != "" {
+		d["rules_reload_error"] = e
+	}
+	br := map[string]any{}
+	names := make([]string, 0, len(a.Router.Providers()))
+	for n := range a.Router.Providers() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if st := a.Router.Providers()[n].BreakerStates(); len(st) > 0 {
+			br[n] = st
+		}
+	}
+	d["breakers"] = br
+	return true, d
+}
+
+// Serve serves HTTP and runs the background loops (resolver, inbox) until
+// ctx is done, then shuts down gracefully: in-flight requests drain.
+func (a *App) Serve(ctx context.Context) error {
+	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.Router.RunResolver(bg, a.Config.Router.ResolveEvery.D(2*time.Second)) }()
+	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
+	errc := make(chan error, 1)
+	go func() { errc <- a.server.Serve(a.listener) }()
+	a.Log.Info("payrouter serving", "url", a.URL, "sandbox", a.Config.Sandbox, "store", a.Config.Store.Driver, "rules_version", a.Rules.Load().Version())
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout.D(30*time.Second))
+		err = a.server.Shutdown(sctx)
+		cancel()
+	}
+	stop()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store and the listener.
+func (a *App) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listener != nil {
+		_ = a.listener.Close()
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// SecretsRedacted is a config summary safe to log.
+func SecretsRedacted(cfg *config.Config) string {
+	var b strings.Builder
+	for _, n := range cfg.ProviderNames() {
+		fmt.Fprintf(&b, "%s(kind=%s) ", n, cfg.Providers[n].Kind)
+	}
+	return strings.TrimSpace(b.String())
+}
