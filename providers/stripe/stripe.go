@@ -432,6 +432,11 @@ func mapPIStatus(pi *stripeapi.PaymentIntent) (payrouter.Status, *payrouter.Fail
 		return payrouter.StatusProcessing, nil
 	case stripeapi.PaymentIntentStatusCanceled:
 		code := "canceled"
+		if pi.CancellationReason == stripeapi.PaymentIntentCancellationReasonAbandoned {
+			// The customer never completed authentication: the payment
+			// lapsed, which payrouter calls expired.
+			return payrouter.StatusExpired, &payrouter.Failure{Code: "expired", ProviderCode: "abandoned"}
+		}
 		if pi.CancellationReason != "" {
 			return payrouter.StatusCanceled, &payrouter.Failure{Code: code, ProviderCode: string(pi.CancellationReason)}
 		}

@@ -337,7 +337,7 @@ func TestThreeDSAndPay(t *testing.T) {
 		{sim.OutcomeSuccess, payrouter.CaptureAutomatic, "payment_intent.succeeded", payrouter.StatusSucceeded},
 		{sim.OutcomeSuccess, payrouter.CaptureManual, "payment_intent.amount_capturable_updated", payrouter.StatusAuthorized},
 		{sim.OutcomeFailure, payrouter.CaptureAutomatic, "payment_intent.payment_failed", payrouter.StatusFailed},
-		{sim.OutcomeExpire, payrouter.CaptureAutomatic, "payment_intent.canceled", payrouter.StatusCanceled},
+		{sim.OutcomeExpire, payrouter.CaptureAutomatic, "payment_intent.canceled", payrouter.StatusExpired}, // abandoned 3DS: expired,
 	}
 	for _, tc := range outcomes {
 		t.Run(string(tc.outcome)+"_"+string(tc.capture), func(t *testing.T) {
