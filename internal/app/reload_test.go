@@ -8,6 +8,7 @@ import (
 
 	"github.com/payrouter/payrouter/internal/app/apptest"
 	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/rules"
 )
 
 func TestRulesReload(t *testing.T) {
@@ -61,5 +62,24 @@ func TestRulesReload(t *testing.T) {
 	_, metrics := ti.Do(t, "GET", "/metrics", nil)
 	if !strings.Contains(string(metrics), "payrouter_rules_last_reload_ok 0") {
 		t.Errorf("metrics do not expose the refused reload")
+	}
+}
+
+// The shipped cases pass against the shipped config with the real
+// adapters' capabilities (the rules package's own tests use a table).
+func TestShippedRulesCasesWithRealCapabilities(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	data, err := os.ReadFile(apptest.RepoFile("rules-cases.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := rules.ParseCases("rules-cases.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules.RunCases(ti.Rules.Load(), cases) {
+		if !r.Pass {
+			t.Errorf("case %q: %v", r.Case.Name, r.Failures)
+		}
 	}
 }

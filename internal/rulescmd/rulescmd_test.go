@@ -22,7 +22,7 @@ func testCaps() map[string]providers.Capabilities {
 		"stripe": {Methods: map[payrouter.Method][]payrouter.Currency{payrouter.MethodCard: {"USD", "EUR", "SGD", "IDR"}},
 			ManualCapture: []payrouter.Method{payrouter.MethodCard}},
 		"midtrans": {Methods: map[payrouter.Method][]payrouter.Currency{
-			payrouter.MethodCard: idr, payrouter.MethodGoPay: idr, payrouter.MethodQRIS: idr, payrouter.MethodBankTransfer: idr,
+			payrouter.MethodCard: idr, payrouter.MethodGoPay: idr, payrouter.MethodQRIS: idr, payrouter.MethodBankTransfer: idr, payrouter.MethodShopeePay: idr,
 		}, ManualCapture: []payrouter.Method{payrouter.MethodCard}},
 		"xendit": {Methods: map[payrouter.Method][]payrouter.Currency{
 			payrouter.MethodCard: idr, payrouter.MethodOVO: idr, payrouter.MethodDANA: idr, payrouter.MethodShopeePay: idr,
