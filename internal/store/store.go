@@ -87,6 +87,36 @@ type Store interface {
 	// ListAnomalies lists anomalies, newest first.
 	ListAnomalies(ctx context.Context, limit int) ([]Anomaly, error)
 
+	// Cursor returns the last event seq the named consumer (the webhook
+	// dispatcher, a Redis stream publisher) has handled; 0 when it has none.
+	Cursor(ctx context.Context, name string) (int64, error)
+	// AdvanceCursor moves the named cursor forward to seq; a seq at or
+	// below the stored one changes nothing (cursors never go back).
+	AdvanceCursor(ctx context.Context, name string, seq int64) error
+	// EnqueueDeliveries inserts the pending merchant webhook deliveries ds
+	// (an event that already has one is left alone) and advances cursor to
+	// upTo, in one transaction, so a crash can neither lose nor double them.
+	EnqueueDeliveries(ctx context.Context, cursor string, upTo int64, ds []Delivery) error
+	// ClaimDeliveries returns up to limit pending deliveries due at now,
+	// oldest due first, and pushes their due time to now+lease so that no
+	// other dispatcher claims them meanwhile; each claim bumps Version.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// FinishDelivery records the outcome of an attempt on a claimed
+	// delivery: Status, Attempts, NextAt, LastStatus, LastError, UpdatedAt
+	// (and DeliveredAt). It returns false, writing nothing, when d.Version is
+	// no longer current (the delivery was claimed again or redelivered).
+	FinishDelivery(ctx context.Context, d *Delivery) (bool, error)
+	// Redeliver makes the delivery of event seq pending and due at now with
+	// a fresh retry window, creating it if the event never had one.
+	// merchantID "" skips the merchant check; a missing event (or another
+	// merchant's) is payrouter.ErrNotExist. Idempotent.
+	Redeliver(ctx context.Context, merchantID string, seq int64, now time.Time) (*Delivery, error)
+	// GetDelivery reads the delivery of event seq (merchantID "" = any);
+	// a missing one is payrouter.ErrNotExist.
+	GetDelivery(ctx context.Context, merchantID string, seq int64) (*Delivery, error)
+	// ListDeliveries lists deliveries by ascending event seq.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+
 	// Ping checks the store is usable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -145,4 +175,38 @@ type Anomaly struct {
 	Provider  string
 	Detail    string
 	CreatedAt time.Time
+}
+
+// Delivery states of a merchant webhook.
+const (
+	DeliveryPending   = "pending"   // to be (re)tried at NextAt
+	DeliveryDelivered = "delivered" // the merchant answered 2xx
+	DeliveryDead      = "dead"      // retried for the whole window: dead letter, redeliverable
+)
+
+// Delivery is the state of one event's merchant webhook.
+type Delivery struct {
+	Seq        int64 // the event's
+	MerchantID string
+	Status     string
+	Attempts   int
+	NextAt     time.Time // when pending: when the next attempt is due
+	LastStatus int       // HTTP status of the last attempt; 0 = no response
+	LastError  string    // why the last attempt failed (never a secret)
+	// CreatedAt starts the retry window (first enqueue, or the last
+	// redeliver).
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeliveredAt *time.Time
+	// Version changes on every claim and redeliver; FinishDelivery writes
+	// only over the version it claimed.
+	Version int64
+}
+
+// DeliveryFilter selects deliveries.
+type DeliveryFilter struct {
+	MerchantID string // "" = every merchant
+	Status     string // "" = any
+	After      int64  // event seq
+	Limit      int    // default 100, at most 1000
 }

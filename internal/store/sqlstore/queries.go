@@ -33,6 +33,15 @@ const (
 	qDeleteRefunds = `DELETE FROM refunds WHERE payment_id = ? AND idx >= ?`
 	qInsertEvent   = `INSERT INTO events (seq, id, merchant_id, payment_id, type, created_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qClaimIdempotency = `INSERT INTO idempotency (merchant_id, key, request_hash, payment_id, status, created_at)
+		VALUES (?, ?, ?, '', 0, ?) ON CONFLICT (merchant_id, key) DO NOTHING`
+	qGetIdempotency = `SELECT merchant_id, key, request_hash, payment_id, status, body, created_at
+		FROM idempotency WHERE merchant_id = ? AND key = ?`
+	qCompleteIdempotency = `UPDATE idempotency SET status = ?, body = ? WHERE merchant_id = ? AND key = ?`
+	// The group committer's savepoint statements (prepared with it).
+	qSavepoint  = `SAVEPOINT gc`
+	qRelease    = `RELEASE gc`
+	qRollbackTo = `ROLLBACK TO gc`
 )
 
 func placeholders(n int) string {
@@ -54,8 +63,14 @@ func qLoadRefunds(n int) string {
 // transaction would wait for the connection the transaction holds.
 func (s *Store) Prepare(ctx context.Context) error {
 	prepared := map[string]*sql.Stmt{}
-	for _, q := range append([]string{qInsertPayment, qUpdatePayment, qUpsertAttempt, qDeleteAttempts, qUpsertRefund,
-		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts(1), qLoadRefunds(1)}, s.d.Prepare...) {
+	queries := append([]string{qInsertPayment, qUpdatePayment, qUpsertAttempt, qDeleteAttempts, qUpsertRefund,
+		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts(1), qLoadRefunds(1)}, s.d.Prepare...)
+	if s.gc != nil {
+		// Only group commit runs these in transactions; elsewhere they run
+		// on the pool and a statement prepared on one connection would not help.
+		queries = append(queries, qClaimIdempotency, qGetIdempotency, qCompleteIdempotency, qSavepoint, qRelease, qRollbackTo)
+	}
+	for _, q := range queries {
 		st, err := s.w.PrepareContext(ctx, s.q(q))
 		if err != nil {
 			for _, st := range prepared {

@@ -44,6 +44,13 @@ type Dialect struct {
 	IsDuplicateReference func(err error) bool
 	// Time converts a UTC, microsecond-truncated time to a query argument.
 	Time func(t time.Time) any
+	// GroupCommit > 0 runs the hot write path (payments, idempotency,
+	// inbox, anomalies) through a group committer that puts up to this many
+	// concurrent writes in one transaction, each in its own savepoint, and
+	// commits them with one sync (see group.go). For a database with a
+	// single writer connection (SQLite); 0 gives every write its own
+	// transaction.
+	GroupCommit int
 }
 
 // Store implements store.Store over database/sql.
@@ -53,6 +60,7 @@ type Store struct {
 	d Dialect
 
 	qLoadForUpdate string
+	gc             *groupCommitter // nil without Dialect.GroupCommit
 	// prepared holds the write path's statements after Prepare, keyed by
 	// query text; it is not modified afterwards, so reads need no lock.
 	prepared map[string]*sql.Stmt
@@ -66,8 +74,71 @@ func New(w, r *sql.DB, d Dialect) *Store {
 	if r == nil {
 		r = w
 	}
-	return &Store{w: w, r: r, d: d,
+	s := &Store{w: w, r: r, d: d,
 		qLoadForUpdate: `SELECT ` + paymentCols + ` FROM payments WHERE id = ?` + d.LockRow}
+	if d.GroupCommit > 0 {
+		s.gc = newGroupCommitter(d.BeginWrite, d.GroupCommit, func(ctx context.Context, tx *sql.Tx, query string) error {
+			_, err := s.txExec(ctx, tx, query)
+			return err
+		})
+	}
+	return s
+}
+
+// inTx runs fn in a write transaction: a savepoint of a group commit, or a
+// transaction of its own. It returns fn's error as is, or the error of
+// beginning or committing wrapped with what; nil means fn's writes are
+// committed.
+func (s *Store) inTx(ctx context.Context, what string, fn writeFunc) error {
+	if s.gc != nil {
+		fnErr, txErr := s.gc.do(ctx, fn)
+		if fnErr != nil {
+			return fnErr
+		}
+		if txErr != nil {
+			return fmt.Errorf("store: %s: %w", what, txErr)
+		}
+		return nil
+	}
+	tx, err := s.d.BeginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	defer tx.Rollback()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: %s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// autocommit runs the statements of fn, written with ? placeholders: in a
+// group commit when there is one (through the prepared statements), else
+// directly on the writer pool, each statement committing by itself (fn
+// must then be correct without a transaction, as a single statement is).
+// Errors are as inTx's.
+func (s *Store) autocommit(ctx context.Context, what string, fn func(ctx context.Context, q querier) error) error {
+	if s.gc != nil {
+		return s.inTx(ctx, what, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &Tx{s, tx}) })
+	}
+	return fn(ctx, writerPool{s})
+}
+
+// writerPool runs ?-placeholder queries on the writer pool.
+type writerPool struct{ s *Store }
+
+func (p writerPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.s.w.ExecContext(ctx, p.s.q(query), args...)
+}
+
+func (p writerPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.s.w.QueryContext(ctx, p.s.q(query), args...)
+}
+
+func (p writerPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.s.w.QueryRowContext(ctx, p.s.q(query), args...)
 }
 
 // Writer returns the database used for writes (tests, benchmarks, tools).
@@ -192,27 +263,18 @@ func (s *Store) CreatePayment(ctx context.Context, p *payrouter.Payment) error {
 		return err
 	}
 	events := p.PendingEvents()
-	tx, err := s.d.BeginWrite(ctx)
-	if err != nil {
-		return fmt.Errorf("store: create payment %s: %w", p.ID, err)
-	}
-	defer tx.Rollback()
-	if _, err := s.txExec(ctx, tx, qInsertPayment, args...); err != nil {
-		if s.d.IsDuplicateReference(err) {
-			return fmt.Errorf("store: create payment %s (reference %q): %w", p.ID, p.Reference, store.ErrDuplicateReference)
+	return s.inTx(ctx, "create payment "+p.ID, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.txExec(ctx, tx, qInsertPayment, args...); err != nil {
+			if s.d.IsDuplicateReference(err) {
+				return fmt.Errorf("store: create payment %s (reference %q): %w", p.ID, p.Reference, store.ErrDuplicateReference)
+			}
+			return fmt.Errorf("store: create payment %s: %w", p.ID, err)
 		}
-		return fmt.Errorf("store: create payment %s: %w", p.ID, err)
-	}
-	if err := s.writeChildren(ctx, tx, p, nil, nil); err != nil {
-		return err
-	}
-	if err := s.insertEvents(ctx, tx, p, events); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: create payment %s: commit: %w", p.ID, err)
-	}
-	return nil
+		if err := s.writeChildren(ctx, tx, p, nil, nil); err != nil {
+			return err
+		}
+		return s.insertEvents(ctx, tx, p, events)
+	})
 }
 
 // UpdatePayment loads payment id under the write lock, calls fn and, when
@@ -221,48 +283,45 @@ func (s *Store) CreatePayment(ctx context.Context, p *payrouter.Payment) error {
 // returned as is and nothing is written. A missing payment is
 // payrouter.ErrNotExist. fn may not change the payment's id or merchant.
 func (s *Store) UpdatePayment(ctx context.Context, id string, fn func(p *payrouter.Payment) error) (*payrouter.Payment, error) {
-	tx, err := s.d.BeginWrite(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("store: update payment %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	p, err := scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notExist("payment " + id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: update payment %s: load: %w", id, err)
-	}
-	if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
-		return nil, err
-	}
-	merchant := p.MerchantID
-	oldAttempts, oldRefunds := slices.Clone(p.Attempts), slices.Clone(p.Refunds)
-	if err := fn(p); err != nil {
-		return nil, err
-	}
-	if p.ID != id || p.MerchantID != merchant {
-		return nil, fmt.Errorf("store: update payment %s: id or merchant changed", id)
-	}
-	args, err := paymentArgs(s, p)
-	if err != nil {
-		return nil, err
-	}
-	// id and merchant_id (args[0:2]) are immutable.
-	if _, err := s.txExec(ctx, tx, qUpdatePayment, append(args[2:], id)...); err != nil {
-		if s.d.IsDuplicateReference(err) {
-			return nil, fmt.Errorf("store: update payment %s (reference %q): %w", id, p.Reference, store.ErrDuplicateReference)
+	var p *payrouter.Payment
+	err := s.inTx(ctx, "update payment "+id, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		p, err = scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notExist("payment " + id)
 		}
-		return nil, fmt.Errorf("store: update payment %s: %w", id, err)
-	}
-	if err := s.writeChildren(ctx, tx, p, oldAttempts, oldRefunds); err != nil {
+		if err != nil {
+			return fmt.Errorf("store: update payment %s: load: %w", id, err)
+		}
+		if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
+			return err
+		}
+		merchant := p.MerchantID
+		oldAttempts, oldRefunds := slices.Clone(p.Attempts), slices.Clone(p.Refunds)
+		if err := fn(p); err != nil {
+			return err
+		}
+		if p.ID != id || p.MerchantID != merchant {
+			return fmt.Errorf("store: update payment %s: id or merchant changed", id)
+		}
+		args, err := paymentArgs(s, p)
+		if err != nil {
+			return err
+		}
+		// id and merchant_id (args[0:2]) are immutable.
+		if _, err := s.txExec(ctx, tx, qUpdatePayment, append(args[2:], id)...); err != nil {
+			if s.d.IsDuplicateReference(err) {
+				return fmt.Errorf("store: update payment %s (reference %q): %w", id, p.Reference, store.ErrDuplicateReference)
+			}
+			return fmt.Errorf("store: update payment %s: %w", id, err)
+		}
+		if err := s.writeChildren(ctx, tx, p, oldAttempts, oldRefunds); err != nil {
+			return err
+		}
+		return s.insertEvents(ctx, tx, p, p.PendingEvents())
+	})
+	if err != nil {
 		return nil, err
-	}
-	if err := s.insertEvents(ctx, tx, p, p.PendingEvents()); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: update payment %s: commit: %w", id, err)
 	}
 	return p, nil
 }
@@ -606,18 +665,23 @@ func (s *Store) GetEvent(ctx context.Context, merchantID string, seq int64) (*pa
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, merchantID, key, requestHash string, now time.Time) (*store.IdempotencyRecord, error) {
 	// A record released between our failed insert and our read is gone:
 	// try again, a few times, rather than report a record that is not there.
+	// (With group commit, the insert and the read run in one transaction
+	// and the record cannot disappear in between.)
 	for range 5 {
-		res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO idempotency (merchant_id, key, request_hash, payment_id, status, created_at)
-			VALUES (?, ?, ?, '', 0, ?) ON CONFLICT (merchant_id, key) DO NOTHING`), merchantID, key, requestHash, s.t(now))
-		if err != nil {
-			return nil, fmt.Errorf("store: claim idempotency key: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("store: claim idempotency key: %w", err)
-		} else if n == 1 {
-			return nil, nil
-		}
-		rec, err := s.getIdempotency(ctx, merchantID, key)
+		var rec *store.IdempotencyRecord
+		err := s.autocommit(ctx, "claim idempotency key", func(ctx context.Context, q querier) error {
+			res, err := q.ExecContext(ctx, qClaimIdempotency, merchantID, key, requestHash, s.t(now))
+			if err != nil {
+				return fmt.Errorf("store: claim idempotency key: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("store: claim idempotency key: %w", err)
+			} else if n == 1 {
+				return nil
+			}
+			rec, err = s.getIdempotency(ctx, q, merchantID, key)
+			return err
+		})
 		if errors.Is(err, payrouter.ErrNotExist) {
 			continue
 		}
@@ -626,13 +690,12 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, merchantID, key, reques
 	return nil, errors.New("store: claim idempotency key: record keeps disappearing")
 }
 
-func (s *Store) getIdempotency(ctx context.Context, merchantID, key string) (*store.IdempotencyRecord, error) {
+func (s *Store) getIdempotency(ctx context.Context, q querier, merchantID, key string) (*store.IdempotencyRecord, error) {
 	var (
 		r       store.IdempotencyRecord
 		created time.Time
 	)
-	err := s.w.QueryRowContext(ctx, s.q(`SELECT merchant_id, key, request_hash, payment_id, status, body, created_at
-		FROM idempotency WHERE merchant_id = ? AND key = ?`), merchantID, key).
+	err := q.QueryRowContext(ctx, qGetIdempotency, merchantID, key).
 		Scan(&r.MerchantID, &r.Key, &r.RequestHash, &r.PaymentID, &r.Status, &r.Body, timeDest{&created})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notExist("idempotency key")
@@ -645,18 +708,36 @@ func (s *Store) getIdempotency(ctx context.Context, merchantID, key string) (*st
 }
 
 func (s *Store) execOne(ctx context.Context, what, query string, args ...any) error {
-	res, err := s.w.ExecContext(ctx, s.q(query), args...)
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
-	}
-	if n == 0 {
-		return notExist(what)
-	}
-	return nil
+	return s.autocommit(ctx, what, func(ctx context.Context, q querier) error {
+		res, err := q.ExecContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("store: %s: %w", what, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("store: %s: %w", what, err)
+		}
+		if n == 0 {
+			return notExist(what)
+		}
+		return nil
+	})
+}
+
+// execN runs one write statement and returns the rows it affected.
+func (s *Store) execN(ctx context.Context, what, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.autocommit(ctx, what, func(ctx context.Context, q querier) error {
+		res, err := q.ExecContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("store: %s: %w", what, err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: %s: %w", what, err)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // LinkIdempotencyKey records the payment a claimed key created. A missing
@@ -675,48 +756,30 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key stri
 	if body == nil {
 		body = []byte{}
 	}
-	return s.execOne(ctx, "complete idempotency key", `UPDATE idempotency SET status = ?, body = ? WHERE merchant_id = ? AND key = ?`,
-		status, body, merchantID, key)
+	return s.execOne(ctx, "complete idempotency key", qCompleteIdempotency, status, body, merchantID, key)
 }
 
 // ReleaseIdempotencyKey deletes a running record so the merchant may retry.
 // A completed record is kept (its response must still replay); releasing a
 // missing or completed key is a no-op.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, merchantID, key string) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM idempotency WHERE merchant_id = ? AND key = ? AND status = 0`), merchantID, key); err != nil {
-		return fmt.Errorf("store: release idempotency key: %w", err)
-	}
-	return nil
+	_, err := s.execN(ctx, "release idempotency key", `DELETE FROM idempotency WHERE merchant_id = ? AND key = ? AND status = 0`, merchantID, key)
+	return err
 }
 
 // TakeOverIdempotencyKey re-claims a running record created before
 // staleBefore by moving its created time to now, in one conditional UPDATE,
 // so of concurrent callers exactly one gets true. The payment link stays.
 func (s *Store) TakeOverIdempotencyKey(ctx context.Context, merchantID, key string, staleBefore, now time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE idempotency SET created_at = ?
-		WHERE merchant_id = ? AND key = ? AND status = 0 AND created_at < ?`), s.t(now), merchantID, key, s.t(staleBefore))
-	if err != nil {
-		return false, fmt.Errorf("store: take over idempotency key: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: take over idempotency key: %w", err)
-	}
-	return n == 1, nil
+	n, err := s.execN(ctx, "take over idempotency key", `UPDATE idempotency SET created_at = ?
+		WHERE merchant_id = ? AND key = ? AND status = 0 AND created_at < ?`, s.t(now), merchantID, key, s.t(staleBefore))
+	return n == 1, err
 }
 
 // PurgeIdempotencyKeys deletes completed records created before t and
 // returns how many. Running records are left to TakeOver.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM idempotency WHERE status <> 0 AND created_at < ?`), s.t(before))
-	if err != nil {
-		return 0, fmt.Errorf("store: purge idempotency keys: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: purge idempotency keys: %w", err)
-	}
-	return n, nil
+	return s.execN(ctx, "purge idempotency keys", `DELETE FROM idempotency WHERE status <> 0 AND created_at < ?`, s.t(before))
 }
 
 // --- inbox ---
@@ -736,9 +799,11 @@ func (s *Store) InsertWebhook(ctx context.Context, w *store.InboxItem) (bool, er
 		w.ReceivedAt = time.Now()
 	}
 	var id int64
-	err = s.w.QueryRowContext(ctx, s.q(`INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`),
-		w.Provider, w.EventID, string(headers), w.Body, w.Parsed, s.t(w.ReceivedAt), w.Outcome, w.Note).Scan(&id)
+	err = s.autocommit(ctx, "insert webhook", func(ctx context.Context, q querier) error {
+		return q.QueryRowContext(ctx, `INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`,
+			w.Provider, w.EventID, string(headers), w.Body, w.Parsed, s.t(w.ReceivedAt), w.Outcome, w.Note).Scan(&id)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -800,8 +865,12 @@ func (s *Store) RecordAnomaly(ctx context.Context, a *store.Anomaly) error {
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = time.Now()
 	}
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO anomalies (kind, payment_id, provider, detail, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`), a.Kind, a.PaymentID, a.Provider, a.Detail, s.t(a.CreatedAt)).Scan(&a.ID)
+	var id int64
+	err := s.autocommit(ctx, "record anomaly", func(ctx context.Context, q querier) error {
+		return q.QueryRowContext(ctx, `INSERT INTO anomalies (kind, payment_id, provider, detail, created_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, a.Kind, a.PaymentID, a.Provider, a.Detail, s.t(a.CreatedAt)).Scan(&id)
+	})
+	a.ID = id
 	if err != nil {
 		return fmt.Errorf("store: record anomaly: %w", err)
 	}
@@ -847,8 +916,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pools.
+// Close finishes the queued writes, then closes the connection pools.
+// Writes after Close fail with ErrClosed.
 func (s *Store) Close() error {
+	if s.gc != nil {
+		s.gc.close()
+	}
 	err := s.closePrepared()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())

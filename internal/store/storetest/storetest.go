@@ -43,6 +43,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DuePayments", testDuePayments},
 		{"ListPayments", testListPayments},
 		{"ScanPayments", testScanPayments},
+		{"Cursors", testCursors},
+		{"Deliveries", testDeliveries},
+		{"DeliveryConcurrentClaim", testDeliveryConcurrentClaim},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

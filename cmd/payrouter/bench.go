@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/payrouter/payrouter/internal/bench"
+)
+
+func init() { tools["bench"] = benchCmd }
+
+// benchCmd: payrouter bench [--duration 20s | --count N] [--concurrency 32]
+// [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN]
+// [--durable=true|false] [--faults stripe=flaky:0.1] [--webhooks] [--json]
+func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dur := fs.Duration("duration", 20*time.Second, "measured time of the whole run, split between router and direct (max 10m)")
+	count := fs.Int("count", 0, "payments per side instead of --duration (max 1000000)")
+	conc := fs.Int("concurrency", 32, "concurrent workers, the same on both sides (max 1024)")
+	mix := fs.String("mix", "card=80,qris=20", "method mix in percent: card (Stripe) and qris (Midtrans)")
+	st := fs.String("store", "sqlite", "router store: sqlite (fresh temporary file) or postgres")
+	dsn := fs.String("postgres-dsn", "", "PostgreSQL DSN for --store postgres (its tables are created if missing)")
+	durable := fs.Bool("durable", true, "sqlite: synchronous=full (fsync every commit) or, false, off")
+	faults := fs.String("faults", "", "simulator faults for the run, e.g. stripe=flaky:0.1,midtrans=slow:20")
+	webhooks := fs.Bool("webhooks", false, "process the simulators' webhooks in the router during the router side")
+	warmup := fs.Duration("warmup", time.Second, "warm-up per side before measuring")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+			return 1
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	m, err := bench.ParseMix(*mix)
+	if err != nil {
+		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+		return 2
+	}
+	f, err := bench.ParseFaults(*faults)
+	if err != nil {
+		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+		return 2
+	}
+	res, err := bench.Run(ctx, bench.Options{Duration: *dur, Count: *count, Concurrency: *conc, Mix: m,
+		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Warmup: *warmup, Progress: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		err = res.WriteJSON(stdout)
+	} else {
+		err = res.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+		return 1
+	}
+	return 0
+}

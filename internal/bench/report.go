@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText prints the side-by-side table.
+func (r *Result) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "payrouter bench  %s\n", r.Date)
+	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", r.CPUs, r.GOMAXPROCS, r.CPUModel, r.GoVersion)
+	fmt.Fprintf(&b, "store: %s, durable=%v (%s)\n", r.Store, r.Durable, r.StoreWrites)
+	fmt.Fprintf(&b, "load: concurrency %d, mix %s, webhooks processed=%v", r.Concurrency, r.Mix, r.Webhooks)
+	if r.Faults != "" {
+		fmt.Fprintf(&b, ", faults %s", r.Faults)
+	}
+	b.WriteString("\n")
+	b.WriteString("router: POST /v1/payments with Idempotency-Key → router → adapter → simulator\n")
+	b.WriteString("direct: stripe-go / midtrans-go → simulator (same in-process HTTP server, same concurrency)\n\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tpayments\terrors\tpayments/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
+	row := func(name string, s Side, counts bool) {
+		if counts {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", name, s.Payments, s.Errors, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS)
+			return
+		}
+		fmt.Fprintf(tw, "%s\t\t\t%+.0f\t%+.3f\t%+.3f\t%+.3f\t%+.3f\t\n", name, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS)
+	}
+	row("direct (SDK)", r.Direct, true)
+	row("router (API)", r.Router, true)
+	row("overhead", r.Overhead, false)
+	tw.Flush()
+	for _, side := range []struct {
+		name string
+		s    Side
+	}{{"direct", r.Direct}, {"router", r.Router}} {
+		if len(side.s.ErrorKinds) == 0 {
+			continue
+		}
+		var kinds []string
+		for k, v := range side.s.ErrorKinds {
+			kinds = append(kinds, fmt.Sprintf("%s ×%d", k, v))
+		}
+		slices.Sort(kinds)
+		fmt.Fprintf(&b, "%s errors: %s\n", side.name, strings.Join(kinds, ", "))
+	}
+	fmt.Fprintf(&b, "\nmemory (one process: router, store, simulators and load generator together):\n")
+	fmt.Fprintf(&b, "  peak RSS (VmHWM) %.1f MB; highest RSS sampled during the router side %.1f MB; RSS at end %.1f MB\n",
+		r.PeakRSSMB, r.RouterRSSMB, r.EndRSSMB)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON prints the result as indented JSON.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
