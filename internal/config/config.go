@@ -36,6 +36,11 @@ type Config struct {
 	Path string    `yaml:"-"`
 	Data []byte    `yaml:"-"`
 	Mod  time.Time `yaml:"-"`
+
+	// SimURL (sandbox): the simulators of stripe, midtrans and xendit are
+	// served by `payrouter sim` at this base URL instead of in this
+	// process, so they outlive a router restart (crash tests).
+	SimURL string `yaml:"sim_url"`
 }
 
 // Server is the HTTP listener.
@@ -60,6 +65,10 @@ type Redis struct {
 	URL    string `yaml:"url"`
 	Stream string `yaml:"stream"` // event stream name, default payrouter:events
 	MaxLen int64  `yaml:"max_len"`
+	// BreakerPrefix prefixes the keys of the circuit breakers shared
+	// through Redis (default "payrouter:"): instances with the same prefix
+	// share breaker state.
+	BreakerPrefix string `yaml:"breaker_prefix"`
 }
 
 // Merchant is one API customer.
@@ -113,12 +122,18 @@ type Router struct {
 	MaxAttempts    int      `yaml:"max_attempts"`
 	ResolveEvery   Duration `yaml:"resolve_every"`
 	PaymentTTL     Duration `yaml:"payment_ttl"` // customer-action payments expire after this
+	// ResolveBackoff is the resolver's shortest wait between two questions
+	// about one payment (it grows with the payment's age, up to 10 min).
+	ResolveBackoff Duration `yaml:"resolve_backoff"`
 }
 
 // Events tunes merchant webhook delivery.
 type Events struct {
 	RetryFor    Duration `yaml:"retry_for"` // keep retrying this long, then dead-letter
 	Concurrency int      `yaml:"concurrency"`
+	// RetryBase is the first retry's longest wait (default 10s); it doubles
+	// per attempt up to 1h, with full jitter.
+	RetryBase Duration `yaml:"retry_base"`
 }
 
 // Log configures slog.
@@ -232,6 +247,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Redis.Stream == "" {
 		c.Redis.Stream = "payrouter:events"
+	}
+	if c.Redis.BreakerPrefix == "" {
+		c.Redis.BreakerPrefix = "payrouter:"
 	}
 	if c.Redis.MaxLen == 0 {
 		c.Redis.MaxLen = 1_000_000

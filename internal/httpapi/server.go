@@ -48,6 +48,9 @@ type Server struct {
 	// IdempotencyStale is when a still-running idempotent request is
 	// presumed dead (its router crashed) and may be taken over.
 	IdempotencyStale time.Duration
+	// Deliveries requeues merchant webhooks (POST /v1/events/{id}/redeliver);
+	// nil answers that route with invalid_state.
+	Deliveries Redeliverer
 
 	keys map[[32]byte]string
 }
@@ -73,6 +76,7 @@ func (s *Server) Handler(mux *http.ServeMux) http.Handler {
 	mux.HandleFunc("POST /v1/payments/{id}/cancel", s.auth(s.cancel))
 	mux.HandleFunc("POST /v1/payments/{id}/refunds", s.auth(s.refund))
 	mux.HandleFunc("GET /v1/events", s.auth(s.listEvents))
+	mux.HandleFunc("POST /v1/events/{id}/redeliver", s.auth(s.redeliver))
 	mux.HandleFunc("POST /v1/routing/explain", s.auth(s.explain))
 	mux.HandleFunc("POST /webhooks/{provider}", s.webhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -361,6 +365,47 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		evs = []payrouter.Event{}
 	}
 	writeJSON(w, 200, map[string]any{"data": evs, "has_more": more})
+}
+
+// Redeliverer queues an event's merchant webhook again (events.Dispatcher).
+type Redeliverer interface {
+	// Redeliver returns a *payrouter.Error (not_found, invalid_state) or an
+	// internal error.
+	Redeliver(ctx context.Context, merchantID string, seq int64) (*store.Delivery, error)
+}
+
+// deliveryJSON is a delivery as the API shows it.
+type deliveryJSON struct {
+	EventID       string     `json:"event_id"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	LastStatus    int        `json:"last_status,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+}
+
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
+	seq, err := payrouter.ParseEventID(r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrNotFound, Code: "resource_missing", Message: "no such event"})
+		return
+	}
+	if s.Deliveries == nil {
+		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidState, Code: "webhooks_disabled", Message: "merchant webhook delivery is not running"})
+		return
+	}
+	d, err := s.Deliveries.Redeliver(r.Context(), merchantOf(r), seq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := deliveryJSON{EventID: payrouter.EventID(d.Seq), Status: d.Status, Attempts: d.Attempts,
+		LastStatus: d.LastStatus, LastError: d.LastError, DeliveredAt: d.DeliveredAt}
+	if d.Status == store.DeliveryPending {
+		out.NextAttemptAt = &d.NextAt
+	}
+	writeJSON(w, http.StatusAccepted, out)
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
