@@ -63,8 +63,10 @@ func checkTransition(id string, from, to Status) (bool, error) {
 		return false, nil
 	}
 	switch {
-	case from.Failed() && to.Failed():
-		return false, nil // a second ending of a dead payment: stale
+	case from.Failed() && (to.Failed() || rank[to] == 0):
+		// A second ending, or a late pending/processing, of a dead
+		// payment: stale, nothing happened.
+		return false, nil
 	case from.Failed():
 		return false, &AnomalyError{id, from, to} // money moved on a dead payment
 	case to.Failed():

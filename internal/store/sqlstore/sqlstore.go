@@ -510,9 +510,11 @@ func (s *Store) FindPayment(ctx context.Context, provider, providerPaymentID str
 		return nil, notExist("payment with empty provider id")
 	}
 	var id string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT payment_id FROM attempts
-		WHERE provider = ? AND (provider_payment_id = ? OR idempotency_key = ?)
-		ORDER BY payment_id LIMIT 1`), provider, providerPaymentID, providerPaymentID).Scan(&id)
+	// A UNION, not an OR: each arm uses its own (provider, …) index; the OR
+	// form scanned every attempt at the provider.
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT payment_id FROM attempts WHERE provider = ? AND provider_payment_id = ?
+		UNION SELECT payment_id FROM attempts WHERE provider = ? AND idempotency_key = ?
+		ORDER BY 1 LIMIT 1`), provider, providerPaymentID, provider, providerPaymentID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notExist(fmt.Sprintf("payment for %s %s", provider, providerPaymentID))
 	}
