@@ -33,9 +33,12 @@ type BreakerSettings struct {
 	Interval       time.Duration // counts reset this often while closed
 }
 
-// GobreakerSettings turns BreakerSettings into gobreaker settings. Only
-// unavailable and ambiguous errors count as failures: a decline or an
-// invalid request says nothing about the provider's health.
+// Gobreaker turns BreakerSettings into gobreaker settings. Only unavailable
+// and ambiguous errors count as failures: a decline or an invalid request
+// says nothing about the provider's health. A call cut short by its caller
+// (the request's overall deadline, shutdown) is excluded: it says nothing
+// either. The failure ratio is taken over counted requests (exclusions
+// left out), so a distributed breaker's admission checks do not dilute it.
 func (s BreakerSettings) Gobreaker(name string, onChange func(name string, from, to gobreaker.State)) gobreaker.Settings {
 	if s.MinRequests == 0 {
 		s.MinRequests = 10
@@ -59,9 +62,19 @@ func (s BreakerSettings) Gobreaker(name string, onChange func(name string, from,
 		Interval:    s.Interval,
 		Timeout:     s.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.Requests >= s.MinRequests && uint64(c.TotalFailures)*1000 >= uint64(c.Requests)*ratioPermille
+			n := c.Requests
+			if c.TotalExclusions < n {
+				n -= c.TotalExclusions
+			} else {
+				n = 0
+			}
+			return n >= s.MinRequests && uint64(c.TotalFailures)*1000 >= uint64(n)*ratioPermille
 		},
 		OnStateChange: onChange,
+		IsExcluded: func(err error) bool {
+			var cg *callerGone
+			return errors.As(err, &cg)
+		},
 		IsSuccessful: func(err error) bool {
 			if err == nil {
 				return true
@@ -126,6 +139,13 @@ func (g *Guarded) breaker(m payrouter.Method) Breaker {
 	return b
 }
 
+// callerGone marks an error caused by the caller's context ending (not the
+// per-call timeout): excluded from the breaker's counts.
+type callerGone struct{ err error }
+
+func (e *callerGone) Error() string { return e.err.Error() }
+func (e *callerGone) Unwrap() error { return e.err }
+
 // stater is implemented by gobreaker's breakers.
 type stater interface{ State() gobreaker.State }
 type distStater interface {
@@ -188,6 +208,7 @@ func call[T any](g *Guarded, ctx context.Context, m payrouter.Method, op string,
 	var zero T
 	start := time.Now()
 	defer func() { g.observe(m, op, start, err) }()
+	parent := ctx
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
@@ -202,14 +223,30 @@ func call[T any](g *Guarded, ctx context.Context, m payrouter.Method, op string,
 				// conservatively rather than trust it.
 				err = providers.ClassifyTransport(err)
 			}
+			if parent.Err() != nil {
+				// Our own deadline or shutdown cut the call: the outcome is
+				// still ambiguous, but the provider is not to blame.
+				err = &callerGone{err}
+			}
 		}
 		return v, err
 	})
+	var cg *callerGone
+	if errors.As(err, &cg) {
+		err = cg.err
+	}
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		err = &providers.Error{Class: providers.Unavailable, Code: CodeBreakerOpen, Message: fmt.Sprintf("%s breaker for %s is open", g.Name, m)}
 		return zero, err
 	}
 	if err != nil {
+		var pe *providers.Error
+		if !errors.As(err, &pe) {
+			// The breaker itself failed (a shared store that cannot be
+			// reached): nothing was sent, so the provider is unavailable
+			// to us now, never ambiguous.
+			err = &providers.Error{Class: providers.Unavailable, Code: CodeBreakerOpen, Message: fmt.Sprintf("%s breaker for %s cannot be consulted", g.Name, m), Err: err}
+		}
 		return zero, err
 	}
 	v, _ = out.(T)
@@ -234,6 +271,25 @@ func (g *Guarded) Cancel(ctx context.Context, req *providers.CancelRequest) (*pr
 // Refund calls the provider under its breaker and timeout.
 func (g *Guarded) Refund(ctx context.Context, req *providers.RefundRequest) (*providers.RefundResult, error) {
 	return call(g, ctx, req.Method, "refund", func(ctx context.Context) (*providers.RefundResult, error) { return g.Provider.Refund(ctx, req) })
+}
+
+// CancelUnguarded cancels under the timeout but not the breaker: the
+// resolver's clean-up (a stray attempt after failover, an expired payment)
+// must go on while the breaker is open, as status queries do. Cancel is
+// idempotent under req.IdempotencyKey.
+func (g *Guarded) CancelUnguarded(ctx context.Context, req *providers.CancelRequest) (*providers.Result, error) {
+	if g.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	res, err := g.Provider.Cancel(ctx, req)
+	if err != nil {
+		err = providers.ClassifyTransport(err)
+	}
+	g.observe(req.Method, "cancel", start, err)
+	return res, err
 }
 
 // Status asks the provider about a payment, if it can be asked. Status

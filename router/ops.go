@@ -212,7 +212,7 @@ func (r *Router) nextResolve(q *payrouter.Payment, now time.Time) *time.Time {
 		if a.Status == payrouter.AttemptPending {
 			// In flight, or its router died: look once the request's
 			// deadline has surely passed.
-			t := a.StartedAt.Add(r.opts.Deadline + 5*time.Second)
+			t := a.StartedAt.Add(r.opts.Deadline + inFlightGrace)
 			if t.Before(soon) {
 				t = soon
 			}
@@ -243,6 +243,13 @@ func (r *Router) nextResolve(q *payrouter.Payment, now time.Time) *time.Time {
 	return nil
 }
 
+// isActive reports whether the payment's outcome is a's: a is at the
+// payment's provider, or, before any provider answered (a crash between
+// recording an attempt and its call), a is the newest attempt.
 func (r *Router) isActive(q *payrouter.Payment, a *payrouter.Attempt) bool {
+	if q.Provider == "" {
+		last := q.LastAttempt()
+		return last != nil && last.N == a.N
+	}
 	return a.Provider == q.Provider && (q.ProviderPaymentID == "" || a.ProviderPaymentID == q.ProviderPaymentID)
 }

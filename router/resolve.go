@@ -16,6 +16,10 @@ import (
 // that could create a second charge.
 const idempotentRetryWindow = 12 * time.Hour
 
+// inFlightGrace is added to the overall deadline to tell an attempt still
+// in flight from one its router abandoned (crash).
+const inFlightGrace = 5 * time.Second
+
 // RunResolver resolves due payments every interval until ctx is done. Its
 // work queue is the store (ResolveAt), so it survives restarts.
 func (r *Router) RunResolver(ctx context.Context, every time.Duration) {
@@ -104,10 +108,10 @@ func (r *Router) resolveAttempts(ctx context.Context, p *payrouter.Payment, inli
 		}
 		active := r.isActive(p, &a)
 		switch {
-		case a.Status == payrouter.AttemptPending && !inline && now.Before(a.StartedAt.Add(r.opts.Deadline+5*time.Second)):
+		case a.Status == payrouter.AttemptPending && !inline && now.Before(a.StartedAt.Add(r.opts.Deadline+inFlightGrace)):
 			continue // still in flight
 		case a.Status == payrouter.AttemptPending, a.Status == payrouter.AttemptAmbiguous:
-			res, err := r.ask(ctx, p, &a, g)
+			res, err := r.ask(ctx, p, &a, g, active)
 			if err := r.settleAttempt(ctx, p.ID, a.N, res, err); err != nil {
 				return err
 			}
@@ -132,9 +136,11 @@ func statusReq(p *payrouter.Payment, a *payrouter.Attempt) *providers.StatusRequ
 // ask learns an ambiguous attempt's outcome at its own provider: resend
 // with the same key where the provider honours keys (the provider answers
 // with the first outcome, or performs it exactly once), else a status query
-// by provider id or order id.
-func (r *Router) ask(ctx context.Context, p *payrouter.Payment, a *payrouter.Attempt, g *Guarded) (*providers.Result, error) {
-	if g.Capabilities().IdempotentRetry && r.now().Sub(a.StartedAt) < idempotentRetryWindow && a.ProviderPaymentID == "" {
+// by provider id or order id. An attempt the payment no longer depends on
+// (failed over) is only ever asked about: resending it could create a
+// payment nobody wants.
+func (r *Router) ask(ctx context.Context, p *payrouter.Payment, a *payrouter.Attempt, g *Guarded, active bool) (*providers.Result, error) {
+	if active && g.Capabilities().IdempotentRetry && r.now().Sub(a.StartedAt) < idempotentRetryWindow && a.ProviderPaymentID == "" {
 		req := &providers.AuthorizeRequest{
 			PaymentID: p.ID, Attempt: a.N, IdempotencyKey: a.IdempotencyKey, Amount: p.Amount, Currency: p.Currency,
 			Method: p.Method, Capture: p.Capture, Token: p.Tokens[a.Provider], Bank: p.Bank, Description: p.Description,
@@ -147,9 +153,24 @@ func (r *Router) ask(ctx context.Context, p *payrouter.Payment, a *payrouter.Att
 		defer cancel()
 		// Not through the breaker: resolving must go on while it is open.
 		res, err := g.Provider.Authorize(cctx, req)
+		if err == nil || !inconclusive(err) {
+			return res, err
+		}
+		// The resend's answer was lost too (a provider processing and
+		// dropping answers): a status query may still see the outcome. Only
+		// a found payment is trusted here: a lookup by order id can lag.
+		if sres, serr := g.Status(ctx, statusReq(p, a)); serr == nil && sres.Status != "" {
+			return sres, nil
+		}
 		return res, err
 	}
 	return g.Status(ctx, statusReq(p, a))
+}
+
+// inconclusive reports whether err leaves an outcome unknown.
+func inconclusive(err error) bool {
+	c := providers.ClassOf(err)
+	return c == providers.Ambiguous || c == providers.Unavailable
 }
 
 func timeoutOr(d, def time.Duration) time.Duration {
@@ -174,8 +195,10 @@ func (r *Router) settleAttempt(ctx context.Context, id string, n int, res *provi
 			var pe *providers.Error
 			errors.As(callErr, &pe)
 			switch {
-			case pe != nil && pe.Class == providers.Invalid && pe.Code == "not_found":
-				// Never reached the provider: nothing was charged.
+			case pe != nil && pe.Class == providers.Invalid && pe.Code == "not_found" && !now.Before(a.StartedAt.Add(r.opts.Deadline+inFlightGrace)):
+				// Never reached the provider: nothing was charged. Trusted
+				// only once the original request is surely over: a provider
+				// still working on it would not know it yet.
 				a.Status, a.ErrorClass, a.ErrorCode = payrouter.AttemptFailed, string(providers.Invalid), "not_found"
 				if active && !q.Status.Terminal() && q.Status != payrouter.StatusRequiresAction {
 					_, err := q.Fail(payrouter.StatusFailed, payrouter.Failure{Code: "provider_unavailable", Message: "the provider never received the payment; it is safe to retry with a new reference"}, now)
@@ -223,7 +246,7 @@ func (r *Router) settleAttempt(ctx context.Context, id string, n int, res *provi
 
 // closeStray cancels an attempt left open at a provider after failover.
 func (r *Router) closeStray(ctx context.Context, p *payrouter.Payment, a *payrouter.Attempt, g *Guarded) error {
-	res, err := g.Cancel(ctx, &providers.CancelRequest{ProviderPaymentID: a.ProviderPaymentID, OrderID: a.IdempotencyKey,
+	res, err := g.CancelUnguarded(ctx, &providers.CancelRequest{ProviderPaymentID: a.ProviderPaymentID, OrderID: a.IdempotencyKey,
 		IdempotencyKey: a.IdempotencyKey + "_cancel", Method: p.Method})
 	if err != nil {
 		// Maybe it was paid meanwhile: learn the truth instead.
@@ -246,7 +269,7 @@ func (r *Router) expire(ctx context.Context, p *payrouter.Payment) error {
 			if res, err := g.Status(ctx, statusReq(p, a)); err == nil && res.Status != payrouter.StatusRequiresAction && res.Status != payrouter.StatusProcessing {
 				return r.settleAttempt(ctx, p.ID, a.N, res, nil)
 			}
-			if _, err := g.Cancel(ctx, &providers.CancelRequest{ProviderPaymentID: a.ProviderPaymentID, OrderID: a.IdempotencyKey,
+			if _, err := g.CancelUnguarded(ctx, &providers.CancelRequest{ProviderPaymentID: a.ProviderPaymentID, OrderID: a.IdempotencyKey,
 				IdempotencyKey: a.IdempotencyKey + "_expire", Method: p.Method}); err != nil && providers.ClassOf(err) != providers.Invalid {
 				return fmt.Errorf("expire %s at %s: %w", p.ID, p.Provider, err)
 			}

@@ -163,7 +163,10 @@ func (r *Router) Pay(ctx context.Context, req *CreateRequest) (*payrouter.Paymen
 		exp := p.CreatedAt.Add(r.opts.PaymentTTL)
 		p.ExpiresAt = &exp
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
+	// The overall deadline, not the merchant's connection, bounds the
+	// attempts: a merchant hanging up mid-call must not turn a clean
+	// answer into an ambiguous one (the idempotency key replays the result).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Deadline)
 	defer cancel()
 	return r.run(ctx, p, plan.Candidates)
 }
@@ -174,6 +177,13 @@ func (r *Router) Pay(ctx context.Context, req *CreateRequest) (*payrouter.Paymen
 // at any point leaves an attempt recorded before its call.
 func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate) (*payrouter.Payment, error) {
 	var reasons []string
+	base := p.Route.Reason
+	withReasons := func() string {
+		if len(reasons) == 0 {
+			return base
+		}
+		return base + "; " + strings.Join(reasons, "; ")
+	}
 	tried := 0
 	i := 0
 	next := func() *Candidate {
@@ -200,17 +210,29 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 			Message: "every candidate provider is unavailable: " + strings.Join(reasons, "; ")}
 	}
 	r.startAttempt(p, c)
+	p.Route.Reason = withReasons() // candidates skipped before the first call
 	p.ResolveAt = r.nextResolve(p, p.CreatedAt)
 	if err := r.store.CreatePayment(ctx, p); err != nil {
 		return nil, err
 	}
 	for {
-		tried++
 		att := *p.LastAttempt()
 		res, callErr := r.authorize(ctx, p, c, &att)
-		decision := r.decide(p, callErr)
+		if !isSkip(callErr) {
+			// A call the breaker refused sent nothing: it is not an attempt
+			// against MaxAttempts.
+			tried++
+		}
+		decision := r.decide(att.Provider, p.Method, callErr)
 		var nextC *Candidate
-		if decision == failover && tried < r.opts.MaxAttempts && ctx.Err() == nil {
+		stopWhy := ""
+		switch {
+		case decision != failover:
+		case tried >= r.opts.MaxAttempts:
+			stopWhy = fmt.Sprintf("max attempts (%d) reached", r.opts.MaxAttempts)
+		case !r.timeLeft(ctx):
+			stopWhy = "deadline reached"
+		default:
 			nextC = next()
 		}
 		now := r.now().UTC()
@@ -237,6 +259,9 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 				r.startAttempt(q, nextC)
 			default:
 				reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+")")
+				if stopWhy != "" {
+					reasons = append(reasons, stopWhy)
+				}
 				f := failureOf(callErr)
 				if providers.ClassOf(callErr) != providers.Declined {
 					f = payrouter.Failure{Code: "provider_unavailable", Message: "no provider could take the payment: " + strings.Join(reasons, "; "), ProviderCode: f.ProviderCode}
@@ -245,9 +270,7 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 					return err
 				}
 			}
-			if len(reasons) > 0 {
-				q.Route.Reason = p.Route.Reason + "; " + strings.Join(reasons, "; ")
-			}
+			q.Route.Reason = withReasons()
 			q.ResolveAt = r.nextResolve(q, now)
 			return nil
 		})
@@ -277,7 +300,11 @@ const (
 	hold                     // ambiguous card: resolve first
 )
 
-func (r *Router) decide(p *payrouter.Payment, err error) decision {
+// decide applies the failover table (DESIGN.md) to one call's error at
+// provider: declined stops (unless a configured soft decline), invalid and
+// unavailable move on, ambiguous holds a card and moves a customer-action
+// payment on.
+func (r *Router) decide(provider string, m payrouter.Method, err error) decision {
 	if err == nil {
 		return stop
 	}
@@ -285,21 +312,39 @@ func (r *Router) decide(p *payrouter.Payment, err error) decision {
 	case providers.Declined:
 		var pe *providers.Error
 		if errors.As(err, &pe) {
-			for _, code := range r.opts.SoftDeclines[p.LastAttempt().Provider] {
-				if code == pe.Code || code == pe.ProviderCode {
+			for _, code := range r.opts.SoftDeclines[provider] {
+				if code != "" && (code == pe.Code || code == pe.ProviderCode) {
 					return failover
 				}
 			}
 		}
 		return stop
 	case providers.Ambiguous:
-		if !p.Method.CustomerAction() {
+		if !m.CustomerAction() {
 			return hold
 		}
 		return failover
 	default:
 		return failover
 	}
+}
+
+// minAttemptTime is the least time left before the overall deadline for
+// another attempt to be worth starting: one started with less would most
+// likely end ambiguous, which is worse than a clean failure.
+const minAttemptTime = 500 * time.Millisecond
+
+func (r *Router) timeLeft(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	d, ok := ctx.Deadline()
+	return !ok || time.Until(d) >= minAttemptTime
+}
+
+func isSkip(err error) bool {
+	var pe *providers.Error
+	return errors.As(err, &pe) && pe.Code == CodeBreakerOpen
 }
 
 func attemptN(q *payrouter.Payment, n int) *payrouter.Attempt {

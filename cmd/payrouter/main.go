@@ -35,6 +35,7 @@ commands:
   events tail      follow the event stream
   events redeliver redeliver merchant webhooks
   bench            measure router overhead against direct provider calls
+  sim              serve the sandbox simulators alone (crash tests; see sim_url)
 `
 
 func main() {

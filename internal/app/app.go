@@ -20,7 +20,9 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/breakerstore"
 	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/events"
 	"github.com/payrouter/payrouter/internal/httpapi"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/metrics"
@@ -49,6 +51,8 @@ type App struct {
 	Router    *router.Router
 	Rules     *Rules
 	Inbox     *inbox.Inbox
+	Events    *events.Dispatcher // merchant webhooks
+	Publisher *events.Publisher  // Redis stream; nil without redis.url
 	Sims      map[string]*sim.Sim
 	Providers map[string]providers.Provider
 	Handler   http.Handler
@@ -106,6 +110,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.Rules.Swap(set)
 
+	newBreaker, err := a.sharedBreakers(ctx)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	guarded := map[string]*router.Guarded{}
 	soft := map[string][]string{}
 	for name, p := range a.Providers {
@@ -113,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		g := router.Guard(name, p, pc.Timeout.D(cfg.Router.AttemptTimeout.D(10*time.Second)), router.BreakerSettings{
 			FailureRatio: pc.Breaker.FailureRatio, MinRequests: pc.Breaker.MinRequests, OpenFor: pc.Breaker.OpenFor.D(0),
 			HalfOpenProbes: pc.Breaker.HalfOpenProbes, Interval: pc.Breaker.Interval.D(0),
-		}, nil)
+		}, newBreaker)
 		g.OnStateChange = func(provider string, m payrouter.Method, from, to gobreaker.State) {
 			a.Log.Warn("breaker state changed", "provider", provider, "method", m, "from", from.String(), "to", to.String())
 			a.Metrics.ObserveBreaker(provider, m, to)
@@ -125,6 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.Router = router.New(st, a.Rules, guarded, router.Options{
 		Deadline: cfg.Router.Deadline.D(30 * time.Second), MaxAttempts: cfg.Router.MaxAttempts,
 		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
+		ResolveBackoff: cfg.Router.ResolveBackoff.D(0),
 	}, a.Log)
 
 	sources := map[string]inbox.Source{}
@@ -142,6 +152,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.Inbox = inbox.New(st, a.Router, sources, a.Log)
 
+	var closeEvents func()
+	a.Events, a.Publisher, closeEvents, err = buildEvents(cfg, st, a.Log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, closeEvents)
+
 	var merchants []httpapi.Merchant
 	for _, m := range cfg.Merchants {
 		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
@@ -149,8 +167,33 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
 		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
+	api.Deliveries = a.Events
 	a.Handler = api.Handler(mux)
 	return a, nil
+}
+
+// sharedBreakers returns Guard's breaker factory: breakers shared through
+// Redis when redis.url is set (one instance's trip protects all), nil
+// (local breakers) otherwise. A Redis that is down leaves the breakers
+// local until it answers again; only a malformed url is an error.
+func (a *App) sharedBreakers(ctx context.Context) (func(string, gobreaker.Settings) (router.Breaker, error), error) {
+	if a.Config.Redis.URL == "" {
+		return nil, nil
+	}
+	bs, err := breakerstore.Open(a.Config.Redis.URL, a.Config.Redis.BreakerPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.Config.Path, err)
+	}
+	a.closers = append(a.closers, func() { _ = bs.Close() })
+	if err := bs.Ping(ctx); err != nil {
+		a.Log.Warn("redis unreachable: circuit breakers stay local until it answers", "err", err)
+	}
+	onErr := func(err error) {
+		a.Log.Warn("redis breaker store failed: breaker runs locally for a while", "err", err)
+	}
+	return func(name string, st gobreaker.Settings) (router.Breaker, error) {
+		return bs.NewBreaker(name, st, onErr), nil
+	}, nil
 }
 
 func loopback(addr string) string {
@@ -241,6 +284,12 @@ func (a *App) Serve(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); a.Router.RunResolver(bg, a.Config.Router.ResolveEvery.D(2*time.Second)) }()
 	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Events.Run(bg) }()
+	if a.Publisher != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Publisher.Run(bg) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.server.Serve(a.listener) }()
 	a.Log.Info("payrouter serving", "url", a.URL, "sandbox", a.Config.Sandbox, "store", a.Config.Store.Driver, "rules_version", a.Rules.Load().Version())

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/payrouter/payrouter/internal/config"
@@ -55,13 +56,20 @@ func or(v, def string) string {
 // loopback URL of this instance); next actions use public.
 func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux) (*Built, error) {
 	b := &Built{Providers: map[string]providers.Provider{}, Sims: map[string]*sim.Sim{}}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+	hc := &http.Client{Transport: noReplay{&http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}}
 	for _, name := range cfg.ProviderNames() {
 		pc := cfg.Providers[name]
 		base := pc.BaseURL
 		simBase, simPublic := self+"/sim/"+name, public+"/sim/"+name
 		notifier := &sim.Notifier{URL: self + "/webhooks/" + name}
 		sandbox := cfg.Sandbox && base == ""
+		// remote: the simulator runs in `payrouter sim` (cfg.SimURL); the
+		// wallets' keys are made per process, so they stay in-process.
+		remote := sandbox && cfg.SimURL != "" && !isWallet(pc.Kind)
+		if remote {
+			simBase = strings.TrimSuffix(cfg.SimURL, "/") + "/sim/" + name
+			simPublic = simBase
+		}
 		if sandbox {
 			base = simBase
 		}
@@ -100,13 +108,56 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 			return nil, fmt.Errorf("%s: providers.%s: %w", cfg.Path, name, err)
 		}
 		b.Providers[name] = p
-		if backend != nil {
+		if backend != nil && !remote {
 			s := sim.New(name, backend)
 			s.Mount(mux, "/sim/"+name)
 			b.Sims[name] = s
 		}
 	}
 	return b, nil
+}
+
+// noReplay stops net/http from silently resending a request that carries
+// a body. http.Transport replays a POST with an Idempotency-Key header when
+// a reused connection closes before the answer; if the provider had
+// processed the first send and the resend meets a 503, the adapter would
+// report "unavailable, not processed" for a charge that exists, and the
+// router would charge elsewhere (found by the flaky chaos test). Without
+// the replay the lost answer surfaces as what it is: ambiguous. The router
+// resolves it with the same key itself.
+type noReplay struct{ rt http.RoundTripper }
+
+func (n noReplay) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody != nil {
+		r := *req // shallow copy: RoundTrip must not modify the caller's request
+		r.GetBody = nil
+		req = &r
+	}
+	return n.rt.RoundTrip(req)
+}
+
+func isWallet(kind string) bool { return kind == "gopay" || kind == "ovo" || kind == "dana" }
+
+// BuildSimulators mounts the sandbox simulators alone on mux, for
+// `payrouter sim`: routerURL is where they post webhooks
+// (routerURL/webhooks/{name}), public is this server's own base URL (for
+// next actions). Only stripe, midtrans and xendit kinds are served: see
+// config SimURL.
+func BuildSimulators(cfg *config.Config, routerURL, public string, mux *http.ServeMux) (map[string]*sim.Sim, error) {
+	c := *cfg
+	c.Sandbox, c.SimURL = true, ""
+	c.Providers = map[string]config.Provider{}
+	for name, pc := range cfg.Providers {
+		if !isWallet(pc.Kind) {
+			pc.BaseURL = ""
+			c.Providers[name] = pc
+		}
+	}
+	b, err := BuildProviders(&c, routerURL, public, mux)
+	if err != nil {
+		return nil, err
+	}
+	return b.Sims, nil
 }
 
 // buildWallet makes a SNAP BI wallet adapter. In sandbox with no key files,
