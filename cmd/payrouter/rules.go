@@ -15,7 +15,9 @@ func init() {
 	for name, f := range map[string]func(context.Context, []string, writer, writer, rulescmd.Deps) int{
 		"rules check": rulescmd.Check, "rules test": rulescmd.Test, "rules diff": rulescmd.Diff, "route explain": rulescmd.Explain,
 	} {
-		tools[name] = func(ctx context.Context, args []string, stdout, stderr writer) int { return f(ctx, args, stdout, stderr, deps) }
+		tools[name] = func(ctx context.Context, args []string, stdout, stderr writer) int {
+			return f(ctx, args, stdout, stderr, deps)
+		}
 	}
 }
 

@@ -283,3 +283,30 @@ func TestCaptureCancelRefund(t *testing.T) {
 		t.Errorf("terminal events: %v, want one each for %s and %s", terminal, p.ID, q.ID)
 	}
 }
+
+func TestListPagination(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	for i := range 3 {
+		if st, b := ti.Do(t, "POST", "/v1/payments", card(fmt.Sprintf("pg-%d", i), 100, "pm_card_visa")); st != 201 {
+			t.Fatalf("create: %d %s", st, b)
+		}
+	}
+	var page struct {
+		Data    []payrouter.Payment `json:"data"`
+		HasMore bool                `json:"has_more"`
+	}
+	_, b := ti.Do(t, "GET", "/v1/payments?limit=2", nil)
+	if err := json.Unmarshal(b, &page); err != nil || len(page.Data) != 2 || !page.HasMore {
+		t.Fatalf("first page: %d items, has_more=%v (%v)", len(page.Data), page.HasMore, err)
+	}
+	_, b = ti.Do(t, "GET", "/v1/payments?limit=2&starting_after="+page.Data[1].ID, nil)
+	if err := json.Unmarshal(b, &page); err != nil || len(page.Data) != 1 || page.HasMore || page.Data[0].Reference != "pg-0" {
+		t.Fatalf("second page: %+v has_more=%v", page.Data, page.HasMore)
+	}
+	if st, _ := ti.Do(t, "GET", "/v1/payments?limit=101", nil); st != 400 {
+		t.Errorf("limit 101: got %d, want 400", st)
+	}
+	if st, _ := ti.Do(t, "GET", "/v1/payments?status=bogus", nil); st != 400 {
+		t.Errorf("bad status filter: got %d, want 400", st)
+	}
+}

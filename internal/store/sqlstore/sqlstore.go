@@ -144,13 +144,15 @@ func (p writerPool) QueryRowContext(ctx context.Context, query string, args ...a
 // Writer returns the database used for writes (tests, benchmarks, tools).
 func (s *Store) Writer() *sql.DB { return s.w }
 
-// Page sizes. The API's limits are enforced here too, so a caller cannot ask
-// the database for an unbounded result.
+// Page sizes. The API's limits (100 payments, 1000 events) are enforced
+// here too, so a caller cannot ask the database for an unbounded result;
+// one more row than the API's maximum is allowed because the API asks for
+// limit+1 to learn has_more.
 const (
 	DefaultListLimit  = 20
-	MaxListLimit      = 100
+	MaxListLimit      = 101
 	DefaultEventLimit = 100
-	MaxEventLimit     = 1000
+	MaxEventLimit     = 1001
 	scanBatch         = 100
 )
 
