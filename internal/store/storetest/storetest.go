@@ -1039,7 +1039,7 @@ func testListPayments(t *testing.T, s store.Store) {
 		want []string
 	}{
 		{"default limit 20", store.ListFilter{MerchantID: "m1"}, all[:20]},
-		{"limit capped at 100", store.ListFilter{MerchantID: "m1", Limit: 1000}, all[:100]},
+		{"limit capped at 101 (the API asks 100+1 to learn has_more)", store.ListFilter{MerchantID: "m1", Limit: 1000}, all[:101]},
 		{"limit", store.ListFilter{MerchantID: "m1", Limit: 3}, all[:3]},
 		{"reference", store.ListFilter{MerchantID: "m1", Reference: "ref-0042"}, []string{"pay_m1_0042"}},
 		{"reference of another merchant", store.ListFilter{MerchantID: "m2", Reference: "ref-0042"}, nil},
