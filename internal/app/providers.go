@@ -202,17 +202,16 @@ func buildWallet(name string, pc config.Provider, sandbox bool, base, simPublic 
 	if priv == nil || walletPub == nil {
 		return nil, nil, fmt.Errorf("private_key_file and provider_public_key_file are required outside sandbox")
 	}
+	wc := snapbi.AdapterConfig{Name: name, ClientID: clientID, ClientSecret: secret, PrivateKey: priv, ProviderPublicKey: walletPub,
+		MerchantID: merchant, ChannelID: pc.ChannelID, BaseURL: base, HTTPClient: hc, Timeout: timeout}
 	var p providers.Provider
 	switch pc.Kind {
 	case "gopay":
-		p, err = gopay.New(gopay.Config{Name: name, ClientID: clientID, ClientSecret: secret, PrivateKey: priv, ProviderPublicKey: walletPub,
-			MerchantID: merchant, ChannelID: pc.ChannelID, BaseURL: base, HTTPClient: hc, Timeout: timeout})
+		p, err = gopay.New(wc)
 	case "ovo":
-		p, err = ovo.New(ovo.Config{Name: name, ClientID: clientID, ClientSecret: secret, PrivateKey: priv, ProviderPublicKey: walletPub,
-			MerchantID: merchant, ChannelID: pc.ChannelID, BaseURL: base, HTTPClient: hc, Timeout: timeout})
+		p, err = ovo.New(wc)
 	default:
-		p, err = dana.New(dana.Config{Name: name, ClientID: clientID, ClientSecret: secret, PrivateKey: priv, ProviderPublicKey: walletPub,
-			MerchantID: merchant, ChannelID: pc.ChannelID, BaseURL: base, HTTPClient: hc, Timeout: timeout})
+		p, err = dana.New(wc)
 	}
 	return p, backend, err
 }

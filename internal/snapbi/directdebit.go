@@ -2,6 +2,7 @@ package snapbi
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -530,4 +531,40 @@ func (d *DirectDebit) ParseWebhook(h http.Header, body []byte, now time.Time) (*
 		Currency:          cur,
 		Failure:           f,
 	}, nil
+}
+
+// AdapterConfig is the configuration every SNAP BI wallet adapter takes
+// (providers/gopay, providers/ovo, providers/dana alias it as Config).
+// PrivateKey is ours (its public half is registered with the wallet);
+// ProviderPublicKey is the wallet's, for notifications.
+type AdapterConfig struct {
+	Name              string // configured provider name; default: the wallet's
+	ClientID          string // X-PARTNER-ID / X-CLIENT-KEY
+	ClientSecret      string // symmetric signatures only (GoPay)
+	PrivateKey        *rsa.PrivateKey
+	ProviderPublicKey *rsa.PublicKey
+	MerchantID        string
+	ChannelID         string        // CHANNEL-ID; default the wallet's
+	BaseURL           string        // "" = the wallet's ProductionURL
+	HTTPClient        *http.Client  // nil = a client with Timeout
+	Timeout           time.Duration // default 30s
+	NotifyPath        string        // path the wallet posts to; default "/webhooks/<Name>"
+	ValidFor          time.Duration // > 0 sends validUpTo (see DirectDebitConfig)
+	Now               func() time.Time
+}
+
+// NewAdapter builds a wallet adapter from its mapping and configuration;
+// errors name the missing setting.
+func NewAdapter(w Wallet, defaultName string, cfg AdapterConfig) (*DirectDebit, error) {
+	if cfg.Name == "" {
+		cfg.Name = defaultName
+	}
+	return NewDirectDebit(w, DirectDebitConfig{
+		Name: cfg.Name, MerchantID: cfg.MerchantID, NotifyPath: cfg.NotifyPath, ValidFor: cfg.ValidFor,
+		Client: Config{
+			BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			PrivateKey: cfg.PrivateKey, ProviderPublicKey: cfg.ProviderPublicKey, ChannelID: cfg.ChannelID,
+			HTTPClient: cfg.HTTPClient, Timeout: cfg.Timeout, Now: cfg.Now,
+		},
+	})
 }

@@ -22,9 +22,6 @@
 package dana
 
 import (
-	"crypto/rsa"
-	"net/http"
-	"time"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/snapbi"
@@ -37,23 +34,8 @@ const ProductionURL = "https://api.saas.dana.id"
 // SandboxURL is DANA's own sandbox host (not payrouter's simulator).
 const SandboxURL = "https://api.sandbox.dana.id"
 
-// Config configures the adapter. PrivateKey is ours (its public half is
-// registered with DANA); ProviderPublicKey is DANA's, for notifications.
-type Config struct {
-	Name              string // configured provider name; default "dana"
-	ClientID          string // X-PARTNER-ID / X-CLIENT-KEY
-	ClientSecret      string // unused by DANA (asymmetric signatures)
-	PrivateKey        *rsa.PrivateKey
-	ProviderPublicKey *rsa.PublicKey
-	MerchantID        string
-	ChannelID         string        // CHANNEL-ID; default "95221"
-	BaseURL           string        // "" = ProductionURL
-	HTTPClient        *http.Client  // nil = a client with Timeout
-	Timeout           time.Duration // default 30s
-	NotifyPath        string        // path DANA posts to; default "/webhooks/<Name>"
-	ValidFor          time.Duration // > 0 sends validUpTo (see snapbi.DirectDebitConfig)
-	Now               func() time.Time
-}
+// Config configures the adapter (see snapbi.AdapterConfig).
+type Config = snapbi.AdapterConfig
 
 // Wallet is DANA's mapping onto the shared SNAP BI direct debit.
 func Wallet() snapbi.Wallet {
@@ -91,17 +73,7 @@ type Provider struct{ *snapbi.DirectDebit }
 // New validates cfg and builds the adapter; errors name the missing
 // setting.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Name == "" {
-		cfg.Name = "dana"
-	}
-	d, err := snapbi.NewDirectDebit(Wallet(), snapbi.DirectDebitConfig{
-		Name: cfg.Name, MerchantID: cfg.MerchantID, NotifyPath: cfg.NotifyPath, ValidFor: cfg.ValidFor,
-		Client: snapbi.Config{
-			BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			PrivateKey: cfg.PrivateKey, ProviderPublicKey: cfg.ProviderPublicKey, ChannelID: cfg.ChannelID,
-			HTTPClient: cfg.HTTPClient, Timeout: cfg.Timeout, Now: cfg.Now,
-		},
-	})
+	d, err := snapbi.NewAdapter(Wallet(), "dana", cfg)
 	if err != nil {
 		return nil, err
 	}

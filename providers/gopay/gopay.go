@@ -19,9 +19,6 @@
 package gopay
 
 import (
-	"crypto/rsa"
-	"net/http"
-	"time"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/snapbi"
@@ -30,24 +27,8 @@ import (
 // ProductionURL is the assumed production host of the GoPay SNAP API.
 const ProductionURL = "https://merchants.midtrans.com"
 
-// Config configures the adapter. PrivateKey is ours (access tokens);
-// ClientSecret keys the symmetric transaction signatures;
-// ProviderPublicKey verifies notifications.
-type Config struct {
-	Name              string // configured provider name; default "gopay"
-	ClientID          string // X-PARTNER-ID / X-CLIENT-KEY
-	ClientSecret      string // required: HMAC-SHA512 key
-	PrivateKey        *rsa.PrivateKey
-	ProviderPublicKey *rsa.PublicKey
-	MerchantID        string
-	ChannelID         string        // CHANNEL-ID; default "95221"
-	BaseURL           string        // "" = ProductionURL
-	HTTPClient        *http.Client  // nil = a client with Timeout
-	Timeout           time.Duration // default 30s
-	NotifyPath        string        // default "/webhooks/<Name>"
-	ValidFor          time.Duration
-	Now               func() time.Time
-}
+// Config configures the adapter (see snapbi.AdapterConfig).
+type Config = snapbi.AdapterConfig
 
 // Wallet is GoPay's mapping onto the shared SNAP BI direct debit.
 func Wallet() snapbi.Wallet {
@@ -74,17 +55,7 @@ type Provider struct{ *snapbi.DirectDebit }
 // New validates cfg and builds the adapter; errors name the missing
 // setting.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Name == "" {
-		cfg.Name = "gopay"
-	}
-	d, err := snapbi.NewDirectDebit(Wallet(), snapbi.DirectDebitConfig{
-		Name: cfg.Name, MerchantID: cfg.MerchantID, NotifyPath: cfg.NotifyPath, ValidFor: cfg.ValidFor,
-		Client: snapbi.Config{
-			BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			PrivateKey: cfg.PrivateKey, ProviderPublicKey: cfg.ProviderPublicKey, ChannelID: cfg.ChannelID,
-			HTTPClient: cfg.HTTPClient, Timeout: cfg.Timeout, Now: cfg.Now,
-		},
-	})
+	d, err := snapbi.NewAdapter(Wallet(), "gopay", cfg)
 	if err != nil {
 		return nil, err
 	}

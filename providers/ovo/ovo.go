@@ -23,9 +23,6 @@
 package ovo
 
 import (
-	"crypto/rsa"
-	"net/http"
-	"time"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/snapbi"
@@ -37,23 +34,8 @@ const ProductionURL = "https://apigw.ovo.id"
 // StagingURL is OVO's own staging host (not payrouter's simulator).
 const StagingURL = "https://app.byte-stack.net"
 
-// Config configures the adapter. PrivateKey is ours; ProviderPublicKey is
-// OVO's, for notifications.
-type Config struct {
-	Name              string // configured provider name; default "ovo"
-	ClientID          string // X-PARTNER-ID / X-CLIENT-KEY
-	ClientSecret      string // unused (asymmetric signatures)
-	PrivateKey        *rsa.PrivateKey
-	ProviderPublicKey *rsa.PublicKey
-	MerchantID        string
-	ChannelID         string        // CHANNEL-ID; default "95221"
-	BaseURL           string        // "" = ProductionURL
-	HTTPClient        *http.Client  // nil = a client with Timeout
-	Timeout           time.Duration // default 30s
-	NotifyPath        string        // default "/webhooks/<Name>"
-	ValidFor          time.Duration
-	Now               func() time.Time
-}
+// Config configures the adapter (see snapbi.AdapterConfig).
+type Config = snapbi.AdapterConfig
 
 // Wallet is OVO's mapping onto the shared SNAP BI direct debit.
 func Wallet() snapbi.Wallet {
@@ -79,17 +61,7 @@ type Provider struct{ *snapbi.DirectDebit }
 // New validates cfg and builds the adapter; errors name the missing
 // setting.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Name == "" {
-		cfg.Name = "ovo"
-	}
-	d, err := snapbi.NewDirectDebit(Wallet(), snapbi.DirectDebitConfig{
-		Name: cfg.Name, MerchantID: cfg.MerchantID, NotifyPath: cfg.NotifyPath, ValidFor: cfg.ValidFor,
-		Client: snapbi.Config{
-			BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			PrivateKey: cfg.PrivateKey, ProviderPublicKey: cfg.ProviderPublicKey, ChannelID: cfg.ChannelID,
-			HTTPClient: cfg.HTTPClient, Timeout: cfg.Timeout, Now: cfg.Now,
-		},
-	})
+	d, err := snapbi.NewAdapter(Wallet(), "ovo", cfg)
 	if err != nil {
 		return nil, err
 	}
