@@ -151,6 +151,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		sources[name] = inbox.Source{Parser: wp, AllowedIPs: ips}
 	}
 	a.Inbox = inbox.New(st, a.Router, sources, a.Log)
+	a.Metrics.WatchInbox(&a.Inbox.Received, &a.Inbox.Refused, &a.Inbox.Duplicates)
 
 	var closeEvents func()
 	a.Events, a.Publisher, closeEvents, err = buildEvents(cfg, st, a.Log)

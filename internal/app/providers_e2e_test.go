@@ -160,4 +160,8 @@ func TestForgedWebhooksRefused(t *testing.T) {
 	if !strings.Contains(string(b), `"data":[]`) {
 		t.Errorf("forged webhooks produced events: %s", b)
 	}
+	_, m := ti.Do(t, "GET", "/metrics", nil)
+	if !strings.Contains(string(m), `payrouter_webhooks_total{result="refused"} 12`) {
+		t.Errorf("refused webhooks are not counted in /metrics")
+	}
 }

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,4 +80,15 @@ func (m *Metrics) ObserveReload(err error) {
 	}
 	m.RulesReload.WithLabelValues("ok").Inc()
 	m.RulesValid.Set(1)
+}
+
+// WatchInbox exposes the webhook inbox's counters.
+func (m *Metrics) WatchInbox(received, refused, duplicates *atomic.Int64) {
+	for name, c := range map[string]*atomic.Int64{"received": received, "refused": refused, "duplicate": duplicates} {
+		c := c
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "payrouter_webhooks_total", Help: "Provider webhooks by result: received (stored), refused (signature, IP, malformed), duplicate.",
+			ConstLabels: prometheus.Labels{"result": name},
+		}, func() float64 { return float64(c.Load()) }))
+	}
 }
