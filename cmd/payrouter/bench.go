@@ -11,8 +11,6 @@ import (
 	"github.com/payrouter/payrouter/internal/bench"
 )
 
-func init() { tools["bench"] = benchCmd }
-
 // benchCmd: payrouter bench [--duration 20s | --count N] [--concurrency 32]
 // [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN]
 // [--durable=true|false] [--faults stripe=flaky:0.1] [--webhooks] [--json]

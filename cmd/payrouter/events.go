@@ -8,14 +8,12 @@ import (
 	"github.com/payrouter/payrouter/internal/events"
 )
 
-func init() {
-	deps := events.Deps{Open: openEvents}
-	tools["events tail"] = func(ctx context.Context, args []string, stdout, stderr writer) int {
-		return events.Tail(ctx, args, stdout, stderr, deps)
-	}
-	tools["events redeliver"] = func(ctx context.Context, args []string, stdout, stderr writer) int {
-		return events.RedeliverCmd(ctx, args, stdout, stderr, deps)
-	}
+func eventsTail(ctx context.Context, args []string, stdout, stderr writer) int {
+	return events.Tail(ctx, args, stdout, stderr, events.Deps{Open: openEvents})
+}
+
+func eventsRedeliver(ctx context.Context, args []string, stdout, stderr writer) int {
+	return events.RedeliverCmd(ctx, args, stdout, stderr, events.Deps{Open: openEvents})
 }
 
 // openEvents opens the store of the config file at path and reads its

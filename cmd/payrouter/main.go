@@ -22,6 +22,7 @@ import (
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app"
 	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/rulescmd"
 )
 
 const usage = `usage: payrouter <command> [flags]
@@ -34,6 +35,7 @@ commands:
   route explain    show where a payment would go and why
   events tail      follow the event stream
   events redeliver redeliver merchant webhooks
+  reconcile        reconcile provider settlements against the ledger
   bench            measure router overhead against direct provider calls
   sim              serve the sandbox simulators alone (crash tests; see sim_url)
 `
@@ -67,10 +69,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// tools are the subcommands besides serve; each file adds its own.
 type writer = io.Writer
 
-var tools = map[string]func(ctx context.Context, args []string, stdout, stderr writer) int{}
+// tool is a subcommand besides serve.
+type tool = func(ctx context.Context, args []string, stdout, stderr writer) int
+
+// tools lists every subcommand: explicit, no registration.
+var tools = map[string]tool{
+	"rules check":      rulesTool(rulescmd.Check),
+	"rules test":       rulesTool(rulescmd.Test),
+	"rules diff":       rulesTool(rulescmd.Diff),
+	"route explain":    rulesTool(rulescmd.Explain),
+	"events tail":      eventsTail,
+	"events redeliver": eventsRedeliver,
+	"reconcile":        reconcile,
+	"bench":            benchCmd,
+	"sim":              simCmd,
+}
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level

@@ -10,14 +10,11 @@ import (
 	"github.com/payrouter/payrouter/providers"
 )
 
-func init() {
-	deps := rulescmd.Deps{Caps: capsFromConfig, OpenPayments: openPayments}
-	for name, f := range map[string]func(context.Context, []string, writer, writer, rulescmd.Deps) int{
-		"rules check": rulescmd.Check, "rules test": rulescmd.Test, "rules diff": rulescmd.Diff, "route explain": rulescmd.Explain,
-	} {
-		tools[name] = func(ctx context.Context, args []string, stdout, stderr writer) int {
-			return f(ctx, args, stdout, stderr, deps)
-		}
+var rulesDeps = rulescmd.Deps{Caps: capsFromConfig, OpenPayments: openPayments}
+
+func rulesTool(f func(context.Context, []string, writer, writer, rulescmd.Deps) int) tool {
+	return func(ctx context.Context, args []string, stdout, stderr writer) int {
+		return f(ctx, args, stdout, stderr, rulesDeps)
 	}
 }
 

@@ -13,10 +13,6 @@ import (
 	"github.com/payrouter/payrouter/internal/config"
 )
 
-func init() {
-	tools["sim"] = simCmd
-}
-
 // simCmd serves the sandbox simulators of the config's stripe, midtrans
 // and xendit providers on their own, so they outlive a router that is
 // killed (crash tests). The router points at them with `sim_url:` in its

@@ -1,0 +1,501 @@
+// Package recon reconciles providers' settlements against payrouter's
+// ledger (the store's payments, attempts and refunds) for finance.
+//
+// Every amount is an integer in payrouter minor units of its currency (IDR
+// exponent 0); no float is used anywhere. Settlements come from a
+// provider's API (providers.SettlementLister, whose adapter already converts
+// to payrouter units) or from a CSV file (ParseCSV). Each settlement line is
+// joined to the attempt that produced it by provider and provider payment id,
+// else by the order id sent to the provider (the attempt's idempotency key),
+// and given a Class; ledger payments that should have settled but did not
+// become lines of their own.
+package recon
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/store"
+	"github.com/payrouter/payrouter/providers"
+)
+
+// Class is the outcome of reconciling one line.
+type Class string
+
+const (
+	// Matched: the settlement agrees with the ledger within the tolerance.
+	Matched Class = "matched"
+	// AmountMismatch: a payment settled for another amount (or currency)
+	// than payrouter captured, or settled for an attempt payrouter did not
+	// capture (a charge payrouter believes failed).
+	AmountMismatch Class = "amount_mismatch"
+	// FeeMismatch: the amount matches but the settled fee differs from the
+	// rules' expected fee by more than the tolerance.
+	FeeMismatch Class = "fee_mismatch"
+	// RefundMismatch: a refund settled that payrouter has no succeeded
+	// refund of that amount for.
+	RefundMismatch Class = "refund_mismatch"
+	// MissingInLedger: a settlement nobody asked for (no attempt has its
+	// id), or an orphan provider webhook the store recorded as an anomaly.
+	MissingInLedger Class = "missing_in_ledger"
+	// MissingInSettlement: a captured payment (or succeeded refund) older
+	// than Options.SettleAfter with no settlement line.
+	MissingInSettlement Class = "missing_in_settlement"
+	// DuplicateSettlement: a second payment settlement for one attempt — a
+	// double charge signal.
+	DuplicateSettlement Class = "duplicate_settlement"
+	// Other: fee, adjustment, payout and other lines not tied to a payment;
+	// listed and totalled, never a discrepancy by themselves.
+	Other Class = "other"
+)
+
+// Discrepancy reports whether a line of this class needs finance's attention.
+func (c Class) Discrepancy() bool { return c != Matched && c != Other }
+
+// Entry is one settlement line with where it came from ("api" or
+// "file.csv:12"), so every report line can be traced back.
+type Entry struct {
+	providers.Settlement
+	Source string
+}
+
+// Options bound one reconciliation run.
+type Options struct {
+	// From and To bound the window [From, To). Payments created in it are
+	// expected to settle; payments created up to Lookback before From are
+	// still joined (they may settle inside the window).
+	From, To time.Time
+	// Lookback (default 30 days) is how far before From payments are loaded
+	// for matching only.
+	Lookback time.Duration
+	// SettleAfter (default 72h): a captured payment created later than
+	// To − SettleAfter is not yet expected in a settlement.
+	SettleAfter time.Duration
+	// Tolerance in minor units per line: amount and fee deltas whose
+	// absolute value is at most Tolerance count as matched (the delta is
+	// still reported). Missing and duplicate lines are always discrepancies.
+	Tolerance int64
+	// Providers are the provider names that have a settlement source; only
+	// their payments can be missing in settlement. Orphan-webhook anomalies
+	// are reported for these providers too.
+	Providers []string
+}
+
+func (o *Options) defaults() error {
+	if o.Lookback == 0 {
+		o.Lookback = 30 * 24 * time.Hour
+	}
+	if o.SettleAfter == 0 {
+		o.SettleAfter = 72 * time.Hour
+	}
+	switch {
+	case o.To.IsZero() || o.From.IsZero():
+		return fmt.Errorf("recon: from and to are required")
+	case !o.From.Before(o.To):
+		return fmt.Errorf("recon: from %s is not before to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339))
+	case o.Tolerance < 0 || o.SettleAfter < 0 || o.Lookback < 0:
+		return fmt.Errorf("recon: tolerance, settle-after and lookback must not be negative")
+	}
+	return nil
+}
+
+// Line is one reconciled line: a settlement, a ledger payment or refund
+// missing from the settlements, or an orphan-webhook anomaly. Amounts are
+// minor units of Currency; refunds settle as negative amounts.
+type Line struct {
+	Class             Class              `json:"class"`
+	Provider          string             `json:"provider"`
+	Type              string             `json:"type"` // payment | refund | fee | adjustment | webhook | …
+	Currency          payrouter.Currency `json:"currency,omitempty"`
+	PaymentID         string             `json:"payment_id,omitempty"`
+	ProviderPaymentID string             `json:"provider_payment_id,omitempty"`
+	OrderID           string             `json:"order_id,omitempty"`
+	SettledAt         *time.Time         `json:"settled_at,omitempty"`
+	Status            string             `json:"settlement_status,omitempty"`
+	SettledAmount     int64              `json:"settled_amount"`
+	SettledFee        int64              `json:"settled_fee"`
+	SettledNet        int64              `json:"settled_net"`
+	LedgerAmount      int64              `json:"ledger_amount"` // captured (payment) or refunded (refund, positive)
+	ExpectedFee       int64              `json:"expected_fee"`
+	AmountDelta       int64              `json:"amount_delta"` // |settled amount| − ledger amount
+	FeeDelta          int64              `json:"fee_delta"`    // settled fee − expected fee (payments)
+	Source            string             `json:"source"`
+	Detail            string             `json:"detail,omitempty"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	GeneratedAt   time.Time `json:"generated_at"`
+	From          time.Time `json:"from"`
+	To            time.Time `json:"to"`
+	SettleAfter   string    `json:"settle_after"`
+	Tolerance     int64     `json:"tolerance"`
+	Providers     []string  `json:"providers"`
+	Discrepancies int       `json:"discrepancies"`
+	Totals        []Total   `json:"totals"`
+	Lines         []Line    `json:"lines"`
+}
+
+// Total sums the lines of one provider × currency. Fees are what the
+// provider took (positive); Refunds is the sum of refund settlements
+// (negative); Missing is the ledger amount of missing_in_settlement lines.
+type Total struct {
+	Provider      string             `json:"provider"`
+	Currency      payrouter.Currency `json:"currency,omitempty"`
+	Lines         int                `json:"lines"`
+	Classes       map[Class]int      `json:"classes"`
+	Discrepancies int                `json:"discrepancies"`
+	Gross         int64              `json:"gross"`
+	Refunds       int64              `json:"refunds"`
+	FeesExpected  int64              `json:"fees_expected"`
+	FeesSettled   int64              `json:"fees_settled"`
+	Net           int64              `json:"net"`
+	Missing       int64              `json:"missing"`
+	AmountDelta   int64              `json:"amount_delta"`
+	FeeDelta      int64              `json:"fee_delta"`
+}
+
+// Ledger is what recon reads from the store (store.Store implements it).
+type Ledger interface {
+	ScanPayments(ctx context.Context, since time.Time, fn func(*payrouter.Payment) error) error
+	ListAnomalies(ctx context.Context, limit int) ([]store.Anomaly, error)
+}
+
+// maxAnomalies bounds the anomalies read (newest first); more than this
+// many orphan webhooks in one window is a problem no report line fixes.
+const maxAnomalies = 100000
+
+// Run loads the ledger for the window and reconciles entries against it.
+// It returns an error only when the ledger cannot be read or opts are
+// invalid; discrepancies are in the Report.
+func Run(ctx context.Context, l Ledger, entries []Entry, opts Options, now time.Time) (*Report, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	var payments []*payrouter.Payment
+	err := l.ScanPayments(ctx, opts.From.Add(-opts.Lookback), func(p *payrouter.Payment) error {
+		if p.CreatedAt.Before(opts.To) {
+			payments = append(payments, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recon: scan payments: %w", err)
+	}
+	anomalies, err := l.ListAnomalies(ctx, maxAnomalies)
+	if err != nil {
+		return nil, fmt.Errorf("recon: list anomalies: %w", err)
+	}
+	return Reconcile(payments, anomalies, entries, opts, now)
+}
+
+// attemptRef is one attempt the settlements can join to, with what has
+// been matched against it so far.
+type attemptRef struct {
+	p        *payrouter.Payment
+	a        *payrouter.Attempt
+	captured int64   // what payrouter captured through this attempt
+	refunds  []int64 // succeeded refund amounts not yet matched
+	refundAt []time.Time
+	paid     int // payment settlement lines seen
+}
+
+// Reconcile classifies entries against payments and anomalies. It is pure:
+// the same inputs give the same report (lines sorted by provider, time,
+// source). Entries outside opts.Providers are still reconciled (their
+// provider is added).
+func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries []Entry, opts Options, now time.Time) (*Report, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	reconciled := map[string]bool{}
+	for _, p := range opts.Providers {
+		reconciled[p] = true
+	}
+	for _, e := range entries {
+		reconciled[e.Provider] = true
+	}
+
+	byPPID, byOrder, byPayment := map[[2]string]*attemptRef{}, map[[2]string]*attemptRef{}, map[[2]string]*attemptRef{}
+	var refs []*attemptRef
+	for _, p := range payments {
+		capIdx := capturingAttempt(p)
+		for i := range p.Attempts {
+			a := &p.Attempts[i]
+			if !reconciled[a.Provider] {
+				continue
+			}
+			r := &attemptRef{p: p, a: a}
+			if i == capIdx {
+				r.captured = p.AmountCaptured
+				for _, rf := range p.Refunds {
+					if rf.Status == payrouter.RefundSucceeded {
+						r.refunds = append(r.refunds, rf.Amount)
+						r.refundAt = append(r.refundAt, rf.CreatedAt)
+					}
+				}
+				byPayment[[2]string{a.Provider, p.ID}] = r
+			}
+			if a.ProviderPaymentID != "" {
+				byPPID[[2]string{a.Provider, a.ProviderPaymentID}] = r
+			}
+			if a.IdempotencyKey != "" {
+				byOrder[[2]string{a.Provider, a.IdempotencyKey}] = r
+			}
+			refs = append(refs, r)
+		}
+	}
+	find := func(e *Entry) *attemptRef {
+		if r := byPPID[[2]string{e.Provider, e.ProviderPaymentID}]; e.ProviderPaymentID != "" && r != nil {
+			return r
+		}
+		if e.OrderID == "" {
+			return nil
+		}
+		if r := byOrder[[2]string{e.Provider, e.OrderID}]; r != nil {
+			return r
+		}
+		// Finance exports sometimes carry payrouter's payment id itself.
+		return byPayment[[2]string{e.Provider, e.OrderID}]
+	}
+
+	sorted := append([]Entry(nil), entries...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Provider != b.Provider {
+			return a.Provider < b.Provider
+		}
+		return a.SettledAt.Before(b.SettledAt)
+	})
+
+	var lines []Line
+	for i := range sorted {
+		e := &sorted[i]
+		at := e.SettledAt
+		l := Line{Provider: e.Provider, Type: e.Type, Currency: e.Currency, ProviderPaymentID: e.ProviderPaymentID,
+			OrderID: e.OrderID, SettledAt: &at, Status: e.Status, SettledAmount: e.Amount, SettledFee: e.Fee,
+			SettledNet: e.Net, Source: e.Source}
+		r := find(e)
+		if r != nil {
+			l.PaymentID = r.p.ID
+			if l.ProviderPaymentID == "" {
+				l.ProviderPaymentID = r.a.ProviderPaymentID
+			}
+			if l.OrderID == "" {
+				l.OrderID = r.a.IdempotencyKey
+			}
+		}
+		switch {
+		case e.Type != "payment" && e.Type != "refund":
+			l.Class = Other
+		case r == nil:
+			l.Class = MissingInLedger
+			l.Detail = "no payrouter attempt has this provider payment id or order id"
+		case e.Currency != r.p.Currency:
+			l.Class = AmountMismatch
+			l.Detail = fmt.Sprintf("settled in %s, payment is in %s", e.Currency, r.p.Currency)
+			if e.Type == "payment" {
+				r.paid++ // it is this attempt's settlement, only wrong
+			}
+		case e.Type == "payment":
+			classifyPayment(&l, r, opts.Tolerance)
+		default:
+			classifyRefund(&l, r, opts.Tolerance)
+		}
+		lines = append(lines, l)
+	}
+
+	// What should have settled by now and did not.
+	due := opts.To.Add(-opts.SettleAfter)
+	for _, r := range refs {
+		p := r.p
+		if r.captured > 0 && r.paid == 0 && !p.CreatedAt.Before(opts.From) && !p.CreatedAt.After(due) {
+			lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "payment", Currency: p.Currency,
+				PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey,
+				LedgerAmount: r.captured, ExpectedFee: r.a.ExpectedFee, AmountDelta: -r.captured, Source: "ledger",
+				Detail: fmt.Sprintf("captured %s, created %s, no settlement line", payrouter.FormatDecimal(r.captured, p.Currency.Exponent()), p.CreatedAt.UTC().Format(time.RFC3339))})
+		}
+		for k, amt := range r.refunds {
+			if at := r.refundAt[k]; !at.Before(opts.From) && !at.After(due) {
+				lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "refund", Currency: p.Currency,
+					PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey,
+					LedgerAmount: amt, AmountDelta: -amt, Source: "ledger",
+					Detail: fmt.Sprintf("refund of %s succeeded at %s, no settlement line", payrouter.FormatDecimal(amt, p.Currency.Exponent()), at.UTC().Format(time.RFC3339))})
+			}
+		}
+	}
+
+	for _, a := range anomalies {
+		if a.Kind != store.AnomalyOrphan || !reconciled[a.Provider] || a.CreatedAt.Before(opts.From) || !a.CreatedAt.Before(opts.To) {
+			continue
+		}
+		at := a.CreatedAt
+		lines = append(lines, Line{Class: MissingInLedger, Provider: a.Provider, Type: "webhook", PaymentID: a.PaymentID,
+			SettledAt: &at, Source: fmt.Sprintf("anomaly:%d", a.ID), Detail: "orphan webhook: " + a.Detail})
+	}
+
+	names := make([]string, 0, len(reconciled))
+	for n := range reconciled {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	rep := &Report{GeneratedAt: now.UTC(), From: opts.From.UTC(), To: opts.To.UTC(), SettleAfter: opts.SettleAfter.String(),
+		Tolerance: opts.Tolerance, Providers: names, Lines: lines}
+	if rep.Lines == nil {
+		rep.Lines = []Line{}
+	}
+	rep.total()
+	return rep, nil
+}
+
+// capturingAttempt is the index of the attempt that captured the payment,
+// or -1: the last succeeded attempt, else the one the payment names.
+func capturingAttempt(p *payrouter.Payment) int {
+	if p.AmountCaptured == 0 {
+		return -1
+	}
+	for i := len(p.Attempts) - 1; i >= 0; i-- {
+		if p.Attempts[i].Status == payrouter.AttemptSucceeded {
+			return i
+		}
+	}
+	for i := len(p.Attempts) - 1; i >= 0; i-- {
+		a := p.Attempts[i]
+		if a.Provider == p.Provider && a.ProviderPaymentID != "" && a.ProviderPaymentID == p.ProviderPaymentID {
+			return i
+		}
+	}
+	return -1
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func classifyPayment(l *Line, r *attemptRef, tol int64) {
+	r.paid++
+	l.LedgerAmount, l.ExpectedFee = r.captured, r.a.ExpectedFee
+	l.AmountDelta = abs(l.SettledAmount) - r.captured
+	l.FeeDelta = l.SettledFee - r.a.ExpectedFee
+	switch {
+	case r.paid > 1:
+		l.Class = DuplicateSettlement
+		l.Detail = fmt.Sprintf("payment settlement #%d for one attempt: double charge?", r.paid)
+		// The first line already accounted for the capture.
+		l.LedgerAmount, l.ExpectedFee, l.AmountDelta, l.FeeDelta = 0, 0, abs(l.SettledAmount), l.SettledFee
+	case r.captured == 0:
+		l.Class = AmountMismatch
+		l.Detail = fmt.Sprintf("settled, but payrouter captured nothing through this attempt (attempt %s, payment %s)", r.a.Status, r.p.Status)
+	case abs(l.AmountDelta) > tol:
+		l.Class = AmountMismatch
+		l.Detail = "settled amount differs from the captured amount"
+	case abs(l.FeeDelta) > tol:
+		l.Class = FeeMismatch
+		l.Detail = "settled fee differs from the rules' expected fee"
+		if r.captured != r.p.Amount {
+			l.Detail += " (partial capture: the expected fee is for the authorised amount)"
+		}
+	default:
+		l.Class = Matched
+	}
+}
+
+// classifyRefund matches a refund settlement to an unmatched succeeded
+// refund of the same amount (then the nearest within the tolerance).
+func classifyRefund(l *Line, r *attemptRef, tol int64) {
+	amt := abs(l.SettledAmount)
+	best := -1
+	for k, x := range r.refunds {
+		if d := abs(x - amt); d <= tol && (best < 0 || d < abs(r.refunds[best]-amt)) {
+			best = k
+		}
+	}
+	if best < 0 {
+		var left int64
+		for _, x := range r.refunds {
+			left += x
+		}
+		l.Class = RefundMismatch
+		l.AmountDelta = amt
+		l.Detail = fmt.Sprintf("no succeeded payrouter refund of this amount (unmatched refunds total %d, payment status %s)", left, r.p.Status)
+		return
+	}
+	l.Class = Matched
+	l.LedgerAmount = r.refunds[best]
+	l.AmountDelta = amt - l.LedgerAmount
+	r.refunds = append(r.refunds[:best], r.refunds[best+1:]...)
+	r.refundAt = append(r.refundAt[:best], r.refundAt[best+1:]...)
+}
+
+func (rep *Report) total() {
+	idx := map[[2]string]int{}
+	for _, l := range rep.Lines {
+		k := [2]string{l.Provider, string(l.Currency)}
+		i, ok := idx[k]
+		if !ok {
+			i = len(rep.Totals)
+			idx[k] = i
+			rep.Totals = append(rep.Totals, Total{Provider: l.Provider, Currency: l.Currency, Classes: map[Class]int{}})
+		}
+		t := &rep.Totals[i]
+		t.Lines++
+		t.Classes[l.Class]++
+		if l.Class.Discrepancy() {
+			t.Discrepancies++
+			rep.Discrepancies++
+		}
+		switch {
+		case l.Class == MissingInSettlement:
+			t.Missing += l.LedgerAmount
+			continue
+		case l.Type == "payment":
+			t.Gross += l.SettledAmount
+			t.FeesExpected += l.ExpectedFee
+			t.FeeDelta += l.FeeDelta
+		case l.Type == "refund":
+			t.Refunds += l.SettledAmount
+		}
+		t.FeesSettled += l.SettledFee
+		t.Net += l.SettledNet
+		t.AmountDelta += l.AmountDelta
+	}
+	sort.Slice(rep.Totals, func(i, j int) bool {
+		a, b := rep.Totals[i], rep.Totals[j]
+		if a.Provider != b.Provider {
+			return a.Provider < b.Provider
+		}
+		return a.Currency < b.Currency
+	})
+	if rep.Totals == nil {
+		rep.Totals = []Total{}
+	}
+}
+
+// Fetch lists the settlements of [from, to) from each lister, in name
+// order, tagging each with Source "api". An error names the provider and
+// wraps the adapter's *providers.Error.
+func Fetch(ctx context.Context, listers map[string]providers.SettlementLister, from, to time.Time) ([]Entry, error) {
+	names := make([]string, 0, len(listers))
+	for n := range listers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Entry
+	for _, n := range names {
+		ss, err := listers[n].Settlements(ctx, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("recon: %s settlements: %w", n, err)
+		}
+		for _, s := range ss {
+			s.Provider = n
+			out = append(out, Entry{Settlement: s, Source: "api"})
+		}
+	}
+	return out, nil
+}
