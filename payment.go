@@ -128,7 +128,18 @@ type Payment struct {
 	// pending are the events produced by state changes since load; the
 	// store writes them in the same transaction as the payment.
 	pending []Event
+	// rev is the store's version of the payment when it was read or saved
+	// (see Revision).
+	rev int64
 }
+
+// Revision is the store's version of the payment when it was read or last
+// saved; every save bumps it. 0 means the payment did not come from a
+// store. Stores use it to save a caller's fresh copy without reloading it.
+func (p *Payment) Revision() int64 { return p.rev }
+
+// SetRevision records the store's version of the payment (stores only).
+func (p *Payment) SetRevision(v int64) { p.rev = v }
 
 // AttemptStatus is the state of one call to one provider.
 type AttemptStatus string

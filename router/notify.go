@@ -63,7 +63,9 @@ func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notificatio
 	}
 	var outcome string
 	var anomaly error
-	_, err = r.store.UpdatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
+	// p was read outside the write: the store saves from it when it is
+	// still current and reloads otherwise (fn resets its outputs).
+	_, err = r.updatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
 		outcome, anomaly = OutcomeStale, nil
 		now := r.now().UTC()
 		a := attemptFor(q, n)
@@ -110,7 +112,7 @@ func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notificatio
 		}
 		q.ResolveAt = r.nextResolve(q, now)
 		return nil
-	})
+	}, store.UpdateOptions{Current: p})
 	if err != nil {
 		return "", err
 	}

@@ -150,6 +150,69 @@ func (r *Router) Explain(req *CreateRequest) (Plan, error) {
 // the resolver will finish it. Errors: *payrouter.Error no_route (nothing
 // stored), store.ErrDuplicateReference, or internal.
 func (r *Router) Pay(ctx context.Context, req *CreateRequest) (*payrouter.Payment, error) {
+	return r.pay(ctx, req, nil, nil)
+}
+
+// Idempotency is a merchant's idempotency key for PayIdempotent, and how
+// to render the response stored under it.
+type Idempotency struct {
+	MerchantID, Key, RequestHash string
+	Now                          time.Time
+	// Status is the HTTP status stored with a payment response (201).
+	Status int
+	// Render renders the response body for the payment Pay returns. It
+	// must not do I/O; it may run more than once.
+	Render func(p *payrouter.Payment) ([]byte, error)
+}
+
+// PayResult is what PayIdempotent did.
+type PayResult struct {
+	// Payment and Body: the payment and its stored response (Render of it),
+	// when PayIdempotent returns no error.
+	Payment *payrouter.Payment
+	Body    []byte
+	// Existing is the key's record when it was already claimed or
+	// completed: nothing was done (no payment, no provider call).
+	Existing *store.IdempotencyRecord
+	// Claimed reports that this request holds the key: the payment was
+	// created with it. After an error, the caller must release or complete
+	// the key; when it is false and there is an error, nothing was written.
+	Claimed bool
+}
+
+// errNoPaymentWriter: the store cannot claim keys with the payment.
+var errNoPaymentWriter = errors.New("router: the store does not implement store.PaymentWriter")
+
+// PayIdempotent is Pay for a request with an idempotency key, with the key's
+// record folded into the payment's own transactions: the key is claimed
+// (linked to the payment) in the transaction that creates the payment and
+// its first attempt — before any provider call — and the rendered response
+// is stored in the transaction that saves the outcome, before it is
+// returned. A concurrent request with the same key therefore sees the
+// claim (res.Existing, Running) from the moment the payment exists, and a
+// failed create (duplicate reference, no route, no provider available)
+// leaves no claimed key.
+//
+// Errors are Pay's. With an error and !res.Claimed nothing was written
+// under the key (also when the store cannot do this: then the caller
+// should claim the key itself and call Pay).
+func (r *Router) PayIdempotent(ctx context.Context, req *CreateRequest, idem *Idempotency) (PayResult, error) {
+	var res PayResult
+	if _, ok := r.store.(store.PaymentWriter); !ok {
+		return res, errNoPaymentWriter
+	}
+	if idem == nil || idem.Key == "" || idem.Render == nil || idem.Status == 0 {
+		return res, errors.New("router: pay idempotent: key, status and renderer are required")
+	}
+	p, err := r.pay(ctx, req, idem, &res)
+	if err != nil || res.Existing != nil {
+		return res, err
+	}
+	res.Payment = p
+	return res, nil
+}
+
+func (r *Router) pay(ctx context.Context, req *CreateRequest, idem *Idempotency, res *PayResult) (*payrouter.Payment, error) {
 	p := r.NewPayment(req)
 	plan, err := r.routing.Plan(p, req.Provider)
 	if err != nil {
@@ -168,14 +231,28 @@ func (r *Router) Pay(ctx context.Context, req *CreateRequest) (*payrouter.Paymen
 	// answer into an ambiguous one (the idempotency key replays the result).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Deadline)
 	defer cancel()
-	return r.run(ctx, p, plan.Candidates)
+	return r.run(ctx, p, plan.Candidates, idem, res)
+}
+
+// updatePayment saves through the store's PaymentWriter when it has one
+// (opts: the copy the router holds, the idempotent response), else plainly.
+func (r *Router) updatePayment(ctx context.Context, id string, fn func(q *payrouter.Payment) error, opts store.UpdateOptions) (*payrouter.Payment, error) {
+	if pw, ok := r.store.(store.PaymentWriter); ok {
+		return pw.UpdatePaymentWith(ctx, id, fn, opts)
+	}
+	if opts.Complete != nil {
+		return nil, errNoPaymentWriter
+	}
+	return r.store.UpdatePayment(ctx, id, fn)
 }
 
 // run tries candidates in order, starting a new attempt for each. The
 // first attempt is written with the payment itself (create); every later
 // one in the same transaction that closes the previous attempt, so a crash
-// at any point leaves an attempt recorded before its call.
-func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate) (*payrouter.Payment, error) {
+// at any point leaves an attempt recorded before its call. With idem, the
+// key is claimed with the create and completed with the final update (see
+// PayIdempotent); res tells the caller which happened.
+func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate, idem *Idempotency, out *PayResult) (*payrouter.Payment, error) {
 	var reasons []string
 	base := p.Route.Reason
 	withReasons := func() string {
@@ -212,7 +289,18 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 	r.startAttempt(p, c)
 	p.Route.Reason = withReasons() // candidates skipped before the first call
 	p.ResolveAt = r.nextResolve(p, p.CreatedAt)
-	if err := r.store.CreatePayment(ctx, p); err != nil {
+	if idem != nil {
+		rec, err := r.store.(store.PaymentWriter).CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{
+			MerchantID: idem.MerchantID, Key: idem.Key, RequestHash: idem.RequestHash, Now: idem.Now})
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			out.Existing = rec
+			return nil, nil
+		}
+		out.Claimed = true
+	} else if err := r.store.CreatePayment(ctx, p); err != nil {
 		return nil, err
 	}
 	for {
@@ -235,8 +323,35 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 		default:
 			nextC = next()
 		}
+		// The reasons this outcome adds, decided here so that fn can run
+		// twice (the store may call it again on a reloaded payment).
+		switch {
+		case callErr == nil, decision == stop:
+		case decision == hold:
+			reasons = append(reasons, att.Provider+": ambiguous ("+codeOf(callErr)+"), resolving before any other provider")
+		case nextC != nil:
+			reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+"), next")
+		default:
+			reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+")")
+			if stopWhy != "" {
+				reasons = append(reasons, stopWhy)
+			}
+		}
+		held := callErr != nil && decision == hold
+		final := callErr == nil || nextC == nil || decision != failover
+		opts := store.UpdateOptions{Current: p}
+		var body []byte
+		if idem != nil && final && !held {
+			// The response is stored with the outcome it shows.
+			opts.Complete = &store.IdempotencyCompletion{MerchantID: idem.MerchantID, Key: idem.Key, Status: idem.Status,
+				Render: func(q *payrouter.Payment) ([]byte, error) {
+					b, err := idem.Render(q)
+					body = b
+					return b, err
+				}}
+		}
 		now := r.now().UTC()
-		saved, err := r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+		saved, err := r.updatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
 			a := attemptN(q, att.N)
 			r.finishAttempt(q, a, &att, res, callErr, now)
 			switch {
@@ -251,17 +366,11 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 				// Ambiguous card: never elsewhere. The resolver keeps asking.
 				q.Status = payrouter.StatusProcessing
 				q.Provider = att.Provider
-				reasons = append(reasons, att.Provider+": ambiguous ("+codeOf(callErr)+"), resolving before any other provider")
 			case nextC != nil:
 				// An ambiguous customer-action attempt may exist at its
 				// provider: the resolver cancels it once it can be seen.
-				reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+"), next")
 				r.startAttempt(q, nextC)
 			default:
-				reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+")")
-				if stopWhy != "" {
-					reasons = append(reasons, stopWhy)
-				}
 				f := failureOf(callErr)
 				if providers.ClassOf(callErr) != providers.Declined {
 					f = payrouter.Failure{Code: "provider_unavailable", Message: "no provider could take the payment: " + strings.Join(reasons, "; "), ProviderCode: f.ProviderCode}
@@ -273,19 +382,35 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 			q.Route.Reason = withReasons()
 			q.ResolveAt = r.nextResolve(q, now)
 			return nil
-		})
+		}, opts)
 		if err != nil {
 			return nil, err
 		}
 		p = saved
-		if callErr != nil && decision == hold {
+		if held {
 			r.resolveNow(ctx, p)
 			if q, err := r.store.GetPayment(ctx, "", p.ID); err == nil {
 				p = q
 			}
+			if idem != nil {
+				// The resolver may have moved it: store what is returned.
+				b, err := idem.Render(p)
+				if err != nil {
+					return nil, err
+				}
+				if err := r.store.CompleteIdempotencyKey(context.WithoutCancel(ctx), idem.MerchantID, idem.Key, idem.Status, b); err != nil {
+					// As a separately completed key: the answer stands, a
+					// retry takes the key over once it is stale.
+					r.log.Error("idempotency record not completed", "payment", p.ID, "err", err)
+				}
+				out.Body = b
+			}
 			return p, nil
 		}
-		if callErr == nil || nextC == nil || decision != failover {
+		if final {
+			if idem != nil {
+				out.Body = body
+			}
 			return p, nil
 		}
 		c = nextC

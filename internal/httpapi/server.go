@@ -150,56 +150,107 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
 	now := time.Now().UTC()
+
+	// Fast path: the key is claimed in the transaction that creates the
+	// payment and completed in the one that saves its outcome (two write
+	// transactions instead of four). Anything else — the key already taken,
+	// an error before the payment existed — goes the general way below.
+	res, err := s.Router.PayIdempotent(r.Context(), req, &router.Idempotency{MerchantID: merchant, Key: key,
+		RequestHash: hash, Now: now, Status: http.StatusCreated, Render: renderPayment})
+	switch {
+	case err == nil && res.Existing == nil:
+		writeRaw(w, http.StatusCreated, res.Body)
+		return
+	case err != nil && res.Claimed:
+		// The payment exists but its outcome was not saved: the store
+		// failed (a 5xx), so the key is released for a retry, as below.
+		s.finishIdempotentError(w, r, merchant, key, err)
+		return
+	case err == nil && res.Existing != nil:
+		s.idempotentExisting(w, r, merchant, key, hash, now, req, res.Existing)
+		return
+	}
+	s.createIdempotent(w, r, merchant, key, hash, now, req)
+}
+
+// renderPayment is the stored and sent body of a created payment.
+func renderPayment(p *payrouter.Payment) ([]byte, error) { return json.Marshal(p) }
+
+// createIdempotent is the general idempotent create: claim the key, pay,
+// store the response.
+func (s *Server) createIdempotent(w http.ResponseWriter, r *http.Request, merchant, key, hash string, now time.Time, req *router.CreateRequest) {
 	rec, err := s.Store.ClaimIdempotencyKey(r.Context(), merchant, key, hash, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	if rec != nil {
-		switch {
-		case rec.RequestHash != hash:
-			s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "idempotency_key_reused", Param: "Idempotency-Key",
-				Message: "this Idempotency-Key was used with a different request body"})
-			return
-		case !rec.Running():
-			w.Header().Set("Idempotent-Replayed", "true")
-			writeRaw(w, rec.Status, rec.Body)
-			return
-		}
-		took, err := s.Store.TakeOverIdempotencyKey(r.Context(), merchant, key, now.Add(-s.IdempotencyStale), now)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if !took {
-			s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "idempotency_key_in_use",
-				Message: "a request with this Idempotency-Key is still in progress; retry later"})
-			return
-		}
-		// The first request's router died. If it created the payment, answer
-		// with that payment (the resolver finishes it); never pay twice.
-		ps, err := s.Store.ListPayments(r.Context(), store.ListFilter{MerchantID: merchant, Reference: req.Reference, Limit: 1})
-		if err == nil && len(ps) == 1 {
-			s.finishIdempotent(w, r, merchant, key, http.StatusCreated, ps[0])
-			return
-		}
+		s.idempotentExisting(w, r, merchant, key, hash, now, req, rec)
+		return
 	}
+	s.payClaimed(w, r, merchant, key, req)
+}
+
+// idempotentExisting answers a request whose key is already claimed:
+// 422 for another body, the stored response, 409 while the first request
+// runs — or, when that one is presumed dead, takes the key over.
+func (s *Server) idempotentExisting(w http.ResponseWriter, r *http.Request, merchant, key, hash string, now time.Time, req *router.CreateRequest, rec *store.IdempotencyRecord) {
+	switch {
+	case rec.RequestHash != hash:
+		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "idempotency_key_reused", Param: "Idempotency-Key",
+			Message: "this Idempotency-Key was used with a different request body"})
+		return
+	case !rec.Running():
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeRaw(w, rec.Status, rec.Body)
+		return
+	}
+	took, err := s.Store.TakeOverIdempotencyKey(r.Context(), merchant, key, now.Add(-s.IdempotencyStale), now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !took {
+		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "idempotency_key_in_use",
+			Message: "a request with this Idempotency-Key is still in progress; retry later"})
+		return
+	}
+	// The first request's router died. If it created the payment, answer
+	// with that payment (the resolver finishes it); never pay twice.
+	ps, err := s.Store.ListPayments(r.Context(), store.ListFilter{MerchantID: merchant, Reference: req.Reference, Limit: 1})
+	if err == nil && len(ps) == 1 {
+		s.finishIdempotent(w, r, merchant, key, http.StatusCreated, ps[0])
+		return
+	}
+	s.payClaimed(w, r, merchant, key, req)
+}
+
+// payClaimed pays for a request whose key this request holds and stores the
+// response (a 5xx or a duplicate reference releases the key instead).
+func (s *Server) payClaimed(w http.ResponseWriter, r *http.Request, merchant, key string, req *router.CreateRequest) {
 	p, err := s.Router.Pay(r.Context(), req)
 	if err != nil {
-		status, _ := s.errorStatus(err)
-		if status >= 500 || errors.Is(err, store.ErrDuplicateReference) {
-			// Not stored: a 5xx may be retried with the key; a duplicate
-			// reference says nothing about this key's request.
-			_ = s.Store.ReleaseIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key)
-			s.writePayResult(w, r, nil, err)
-			return
-		}
-		buf := s.errorBody(err)
-		_ = s.Store.CompleteIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key, status, buf)
-		writeRaw(w, status, buf)
+		s.finishIdempotentError(w, r, merchant, key, err)
 		return
 	}
 	s.finishIdempotent(w, r, merchant, key, http.StatusCreated, p)
+}
+
+// finishIdempotentError answers a failed create whose key this request
+// holds: a 5xx or a duplicate reference releases the key, any other error
+// is stored for replay.
+func (s *Server) finishIdempotentError(w http.ResponseWriter, r *http.Request, merchant, key string, err error) {
+	status, _ := s.errorStatus(err)
+	if status >= 500 || errors.Is(err, store.ErrDuplicateReference) {
+		// Not stored: a 5xx may be retried with the key; a duplicate
+		// reference says nothing about this key's request.
+		_ = s.Store.ReleaseIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key)
+		s.writePayResult(w, r, nil, err)
+		return
+	}
+	buf := s.errorBody(err)
+	_ = s.Store.CompleteIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key, status, buf)
+	writeRaw(w, status, buf)
 }
 
 func (s *Server) finishIdempotent(w http.ResponseWriter, r *http.Request, merchant, key string, status int, p *payrouter.Payment) {

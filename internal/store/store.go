@@ -122,6 +122,64 @@ type Store interface {
 	Close() error
 }
 
+// PaymentWriter is implemented by stores that can fold the idempotency
+// record of a create request into the payment's own write transactions
+// (the SQL stores do): the claim into the transaction that creates the
+// payment, the stored response into the one that saves its outcome. That
+// halves the write transactions of an idempotent create without changing
+// what is durable when: the attempt is stored before the provider call, the
+// response before it is sent. Callers find it by type assertion.
+type PaymentWriter interface {
+	// CreatePaymentClaiming claims c's key and creates p in one
+	// transaction. It returns (nil, nil) when both are stored; the existing
+	// record, having written nothing, when the key is already claimed or
+	// completed (the caller decides: stored response, 409 in progress, 422
+	// different body); store.ErrDuplicateReference, having written nothing
+	// (the key is not claimed), when the merchant already used p.Reference.
+	// The claimed record is linked to p.ID. Concurrent calls with one key:
+	// at most one gets (nil, nil).
+	CreatePaymentClaiming(ctx context.Context, p *payrouter.Payment, c IdempotencyClaim) (*IdempotencyRecord, error)
+	// UpdatePaymentWith is UpdatePayment with options (see UpdateOptions).
+	// Without options it behaves exactly as UpdatePayment. With
+	// opts.Current, fn may be called twice (on a copy of Current, then on a
+	// reloaded payment if Current was stale), so fn must set its outputs
+	// afresh on each call.
+	UpdatePaymentWith(ctx context.Context, id string, fn func(p *payrouter.Payment) error, opts UpdateOptions) (*payrouter.Payment, error)
+}
+
+// IdempotencyClaim is an idempotency key to claim with a payment's creation.
+type IdempotencyClaim struct {
+	MerchantID, Key, RequestHash string
+	Now                          time.Time
+}
+
+// IdempotencyCompletion is the response to store for an idempotency key in
+// the transaction that saves a payment.
+type IdempotencyCompletion struct {
+	MerchantID, Key string
+	Status          int // the HTTP status to replay; not 0
+	// Render returns the body to replay for the payment as it is saved. It
+	// runs inside the write (or just before it, on a copy) and must not do
+	// I/O; its error fails the update and nothing is written.
+	Render func(p *payrouter.Payment) ([]byte, error)
+}
+
+// UpdateOptions tune UpdatePaymentWith.
+type UpdateOptions struct {
+	// Current is the caller's copy of the payment as it was read or saved
+	// (its Revision not 0). When the stored payment is still at that
+	// revision, fn runs on a copy of Current before the write and the store
+	// saves it without reloading the payment, its attempts and refunds;
+	// otherwise it reloads and calls fn again, as UpdatePayment does.
+	// Current itself is not modified, apart from what fn does through
+	// pointers it shares with the copy.
+	Current *payrouter.Payment
+	// Complete, when set, stores the idempotent response rendered from the
+	// saved payment in the same transaction (a missing record is left
+	// missing: the payment update still commits).
+	Complete *IdempotencyCompletion
+}
+
 // IdempotencyRecord is a claimed or completed idempotency key.
 type IdempotencyRecord struct {
 	MerchantID  string

@@ -69,6 +69,11 @@ func newGroupCommitter(begin func(ctx context.Context) (*sql.Tx, error), maxBatc
 // waits for the commit, so a caller never sees an error for a write that
 // was committed. A panic in fn is re-raised here.
 func (g *groupCommitter) do(ctx context.Context, fn writeFunc) (fnErr, txErr error) {
+	// A context already done never queues (select would pick at random
+	// between it and a free queue slot).
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	op := &writeOp{fn: fn, done: make(chan struct{})}
 	g.mu.RLock()
 	if g.closed {

@@ -11,13 +11,17 @@ import (
 // The queries of the write path, shared by both dialects (? placeholders).
 const (
 	qInsertPayment = `INSERT INTO payments (` + paymentCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	// id and merchant_id are immutable.
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	// id and merchant_id are immutable; every save bumps version.
 	qUpdatePayment = `UPDATE payments SET reference = ?, status = ?, amount = ?,
 		currency = ?, method = ?, provider = ?, provider_payment_id = ?, amount_captured = ?,
-		amount_refunded = ?, created_at = ?, updated_at = ?, resolve_at = ?, expires_at = ?, data = ?
+		amount_refunded = ?, created_at = ?, updated_at = ?, resolve_at = ?, expires_at = ?, data = ?,
+		version = version + 1
 		WHERE id = ?`
-	qUpsertAttempt = `INSERT INTO attempts (` + attemptCols + `)
+	// qUpdatePaymentIfVersion saves a payment only if nobody saved it since
+	// the caller read it (optimistic concurrency).
+	qUpdatePaymentIfVersion = qUpdatePayment + ` AND version = ?`
+	qUpsertAttempt          = `INSERT INTO attempts (` + attemptCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (payment_id, idx) DO UPDATE SET n = excluded.n, provider = excluded.provider,
 		provider_payment_id = excluded.provider_payment_id, idempotency_key = excluded.idempotency_key,
@@ -35,6 +39,8 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qClaimIdempotency = `INSERT INTO idempotency (merchant_id, key, request_hash, payment_id, status, created_at)
 		VALUES (?, ?, ?, '', 0, ?) ON CONFLICT (merchant_id, key) DO NOTHING`
+	qClaimIdempotencyLinked = `INSERT INTO idempotency (merchant_id, key, request_hash, payment_id, status, created_at)
+		VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (merchant_id, key) DO NOTHING`
 	qGetIdempotency = `SELECT merchant_id, key, request_hash, payment_id, status, body, created_at
 		FROM idempotency WHERE merchant_id = ? AND key = ?`
 	qCompleteIdempotency = `UPDATE idempotency SET status = ?, body = ? WHERE merchant_id = ? AND key = ?`
@@ -64,11 +70,12 @@ func qLoadRefunds(n int) string {
 func (s *Store) Prepare(ctx context.Context) error {
 	prepared := map[string]*sql.Stmt{}
 	queries := append([]string{qInsertPayment, qUpdatePayment, qUpsertAttempt, qDeleteAttempts, qUpsertRefund,
-		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts(1), qLoadRefunds(1)}, s.d.Prepare...)
+		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts(1), qLoadRefunds(1),
+		qUpdatePaymentIfVersion, qClaimIdempotencyLinked, qGetIdempotency, qCompleteIdempotency}, s.d.Prepare...)
 	if s.gc != nil {
 		// Only group commit runs these in transactions; elsewhere they run
 		// on the pool and a statement prepared on one connection would not help.
-		queries = append(queries, qClaimIdempotency, qGetIdempotency, qCompleteIdempotency, qSavepoint, qRelease, qRollbackTo)
+		queries = append(queries, qClaimIdempotency, qSavepoint, qRelease, qRollbackTo)
 	}
 	for _, q := range queries {
 		st, err := s.w.PrepareContext(ctx, s.q(q))

@@ -66,7 +66,10 @@ type Store struct {
 	prepared map[string]*sql.Stmt
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.PaymentWriter = (*Store)(nil)
+)
 
 // New returns a Store writing through w and reading through r (which may be
 // w). The schema must already be migrated (see Migrate). Close closes both.
@@ -185,7 +188,7 @@ func notExist(what string) error { return fmt.Errorf("store: %s: %w", what, payr
 // --- payments ---
 
 const paymentCols = `id, merchant_id, reference, status, amount, currency, method, provider,
-provider_payment_id, amount_captured, amount_refunded, created_at, updated_at, resolve_at, expires_at, data`
+provider_payment_id, amount_captured, amount_refunded, created_at, updated_at, resolve_at, expires_at, data, version`
 
 // paymentDoc is the part of a Payment kept in the data JSON column: every
 // field that is not a column of its own and not a child table. The
@@ -228,10 +231,11 @@ func scanPayment(row rowScanner) (*payrouter.Payment, error) {
 		doc                      []byte
 		created, updated         time.Time
 		resolveAt, expiresAt     *time.Time
+		version                  int64
 	)
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Reference, &status, &p.Amount, &currency, &method,
 		&p.Provider, &p.ProviderPaymentID, &p.AmountCaptured, &p.AmountRefunded,
-		timeDest{&created}, timeDest{&updated}, nullTimeDest{&resolveAt}, nullTimeDest{&expiresAt}, &doc)
+		timeDest{&created}, timeDest{&updated}, nullTimeDest{&resolveAt}, nullTimeDest{&expiresAt}, &doc, &version)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +248,7 @@ func scanPayment(row rowScanner) (*payrouter.Payment, error) {
 	p.Description, p.Customer, p.Country, p.Capture = d.Description, d.Customer, d.Country, d.Capture
 	p.ReturnURL, p.Metadata, p.Bank, p.NextAction = d.ReturnURL, d.Metadata, d.Bank, d.NextAction
 	p.Route, p.Failure, p.Tokens = d.Route, d.Failure, d.Tokens
+	p.SetRevision(version)
 	return &p, nil
 }
 
@@ -275,8 +280,69 @@ func (s *Store) CreatePayment(ctx context.Context, p *payrouter.Payment) error {
 		if err := s.writeChildren(ctx, tx, p, nil, nil); err != nil {
 			return err
 		}
-		return s.insertEvents(ctx, tx, p, events)
+		if err := s.insertEvents(ctx, tx, p, events); err != nil {
+			return err
+		}
+		p.SetRevision(1)
+		return nil
 	})
+}
+
+// CreatePaymentClaiming claims c's idempotency key (linked to p.ID) and
+// creates p in one transaction: see store.PaymentWriter. It returns the
+// existing record, writing nothing, when the key is taken;
+// store.ErrDuplicateReference, writing nothing, for a used reference.
+// p.PendingEvents is drained even when nothing is written.
+func (s *Store) CreatePaymentClaiming(ctx context.Context, p *payrouter.Payment, c store.IdempotencyClaim) (*store.IdempotencyRecord, error) {
+	if p.ID == "" || p.MerchantID == "" {
+		return nil, errors.New("store: create payment: id and merchant id are required")
+	}
+	if c.MerchantID == "" || c.Key == "" {
+		return nil, errors.New("store: create payment: idempotency merchant and key are required")
+	}
+	args, err := paymentArgs(s, p)
+	if err != nil {
+		return nil, err
+	}
+	events := p.PendingEvents()
+	// As in ClaimIdempotencyKey: a record released between our failed
+	// insert and our read is gone, so claim again.
+	for range 5 {
+		var rec *store.IdempotencyRecord
+		err := s.inTx(ctx, "create payment "+p.ID, func(ctx context.Context, tx *sql.Tx) error {
+			rec = nil
+			res, err := s.txExec(ctx, tx, qClaimIdempotencyLinked, c.MerchantID, c.Key, c.RequestHash, p.ID, s.t(c.Now))
+			if err != nil {
+				return fmt.Errorf("store: create payment %s: claim idempotency key: %w", p.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("store: create payment %s: claim idempotency key: %w", p.ID, err)
+			} else if n == 0 {
+				// Taken: write nothing (the savepoint or transaction holds
+				// no change), report the owner's record.
+				rec, err = s.getIdempotency(ctx, &Tx{s, tx}, c.MerchantID, c.Key)
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, qInsertPayment, args...); err != nil {
+				if s.d.IsDuplicateReference(err) {
+					return fmt.Errorf("store: create payment %s (reference %q): %w", p.ID, p.Reference, store.ErrDuplicateReference)
+				}
+				return fmt.Errorf("store: create payment %s: %w", p.ID, err)
+			}
+			if err := s.writeChildren(ctx, tx, p, nil, nil); err != nil {
+				return err
+			}
+			return s.insertEvents(ctx, tx, p, events)
+		})
+		if errors.Is(err, payrouter.ErrNotExist) {
+			continue
+		}
+		if err == nil && rec == nil {
+			p.SetRevision(1)
+		}
+		return rec, err
+	}
+	return nil, errors.New("store: create payment: idempotency record keeps disappearing")
 }
 
 // UpdatePayment loads payment id under the write lock, calls fn and, when
@@ -285,47 +351,168 @@ func (s *Store) CreatePayment(ctx context.Context, p *payrouter.Payment) error {
 // returned as is and nothing is written. A missing payment is
 // payrouter.ErrNotExist. fn may not change the payment's id or merchant.
 func (s *Store) UpdatePayment(ctx context.Context, id string, fn func(p *payrouter.Payment) error) (*payrouter.Payment, error) {
+	return s.UpdatePaymentWith(ctx, id, fn, store.UpdateOptions{})
+}
+
+// UpdatePaymentWith is UpdatePayment with options: see
+// store.PaymentWriter and store.UpdateOptions. With opts.Current at the
+// stored version, fn (and the response rendering) runs on a copy of
+// Current before the write, outside the writer, and the write is one
+// conditional UPDATE (version = Current's) plus the changed children; if
+// the version moved (a concurrent update) or fn fails on the copy, the
+// store reloads and runs fn again inside the transaction, so the result is
+// always fn applied to the latest payment.
+func (s *Store) UpdatePaymentWith(ctx context.Context, id string, fn func(p *payrouter.Payment) error, opts store.UpdateOptions) (*payrouter.Payment, error) {
+	if c := opts.Complete; c != nil && (c.Status == 0 || c.Render == nil || c.Key == "") {
+		return nil, errors.New("store: update payment: completion needs a key, a status and a renderer")
+	}
+	var fast *fastUpdate
+	if cur := opts.Current; cur != nil && cur.ID == id && cur.Revision() > 0 {
+		fast = s.prepareFast(cur, fn, opts.Complete)
+	}
 	var p *payrouter.Payment
 	err := s.inTx(ctx, "update payment "+id, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		p, err = scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return notExist("payment " + id)
-		}
-		if err != nil {
-			return fmt.Errorf("store: update payment %s: load: %w", id, err)
-		}
-		if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
-			return err
-		}
-		merchant := p.MerchantID
-		oldAttempts, oldRefunds := slices.Clone(p.Attempts), slices.Clone(p.Refunds)
-		if err := fn(p); err != nil {
-			return err
-		}
-		if p.ID != id || p.MerchantID != merchant {
-			return fmt.Errorf("store: update payment %s: id or merchant changed", id)
-		}
-		args, err := paymentArgs(s, p)
-		if err != nil {
-			return err
-		}
-		// id and merchant_id (args[0:2]) are immutable.
-		if _, err := s.txExec(ctx, tx, qUpdatePayment, append(args[2:], id)...); err != nil {
-			if s.d.IsDuplicateReference(err) {
-				return fmt.Errorf("store: update payment %s (reference %q): %w", id, p.Reference, store.ErrDuplicateReference)
+		if fast != nil {
+			res, err := s.txExec(ctx, tx, qUpdatePaymentIfVersion, append(fast.args[2:], id, fast.rev)...)
+			if err != nil {
+				if s.d.IsDuplicateReference(err) {
+					return fmt.Errorf("store: update payment %s (reference %q): %w", id, fast.p.Reference, store.ErrDuplicateReference)
+				}
+				return fmt.Errorf("store: update payment %s: %w", id, err)
 			}
-			return fmt.Errorf("store: update payment %s: %w", id, err)
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("store: update payment %s: %w", id, err)
+			}
+			if n == 1 {
+				// Current was the stored payment: its children are the
+				// stored ones.
+				if err := s.writeChildren(ctx, tx, fast.p, fast.oldA, fast.oldR); err != nil {
+					return err
+				}
+				if err := s.insertEvents(ctx, tx, fast.p, fast.events); err != nil {
+					return err
+				}
+				if err := s.complete(ctx, tx, opts.Complete, fast.body); err != nil {
+					return err
+				}
+				fast.p.SetRevision(fast.rev + 1)
+				p = fast.p
+				return nil
+			}
+			// Stale: fall through to the load path.
 		}
-		if err := s.writeChildren(ctx, tx, p, oldAttempts, oldRefunds); err != nil {
-			return err
-		}
-		return s.insertEvents(ctx, tx, p, p.PendingEvents())
+		var err error
+		p, err = s.updateLoaded(ctx, tx, id, fn, opts.Complete)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// fastUpdate is fn applied to a copy of the caller's current payment,
+// ready to be written if the stored version has not moved.
+type fastUpdate struct {
+	p      *payrouter.Payment
+	rev    int64
+	args   []any
+	events []payrouter.Event
+	oldA   []payrouter.Attempt
+	oldR   []payrouter.Refund
+	body   []byte
+}
+
+// prepareFast runs fn (and render) on a copy of cur; nil when they fail
+// (the load path then runs them on the stored payment and its error counts).
+func (s *Store) prepareFast(cur *payrouter.Payment, fn func(p *payrouter.Payment) error, c *store.IdempotencyCompletion) *fastUpdate {
+	cp := *cur
+	cp.Attempts, cp.Refunds = slices.Clone(cur.Attempts), slices.Clone(cur.Refunds)
+	_ = cp.PendingEvents() // events already written with cur are not this update's
+	if err := fn(&cp); err != nil {
+		return nil
+	}
+	if cp.ID != cur.ID || cp.MerchantID != cur.MerchantID {
+		return nil
+	}
+	args, err := paymentArgs(s, &cp)
+	if err != nil {
+		return nil
+	}
+	f := &fastUpdate{p: &cp, rev: cur.Revision(), args: args, events: cp.PendingEvents(), oldA: cur.Attempts, oldR: cur.Refunds}
+	if c != nil {
+		if f.body, err = c.Render(&cp); err != nil {
+			return nil
+		}
+	}
+	return f
+}
+
+// updateLoaded is UpdatePayment's transaction body: load id under the write
+// lock, call fn, write what changed, complete the idempotency record.
+func (s *Store) updateLoaded(ctx context.Context, tx *sql.Tx, id string, fn func(p *payrouter.Payment) error, c *store.IdempotencyCompletion) (*payrouter.Payment, error) {
+	p, err := scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notExist("payment " + id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: update payment %s: load: %w", id, err)
+	}
+	if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
+		return nil, err
+	}
+	merchant, rev := p.MerchantID, p.Revision()
+	oldAttempts, oldRefunds := slices.Clone(p.Attempts), slices.Clone(p.Refunds)
+	if err := fn(p); err != nil {
+		return nil, err
+	}
+	if p.ID != id || p.MerchantID != merchant {
+		return nil, fmt.Errorf("store: update payment %s: id or merchant changed", id)
+	}
+	args, err := paymentArgs(s, p)
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	if c != nil {
+		if body, err = c.Render(p); err != nil {
+			return nil, fmt.Errorf("store: update payment %s: render response: %w", id, err)
+		}
+	}
+	// id and merchant_id (args[0:2]) are immutable.
+	if _, err := s.txExec(ctx, tx, qUpdatePayment, append(args[2:], id)...); err != nil {
+		if s.d.IsDuplicateReference(err) {
+			return nil, fmt.Errorf("store: update payment %s (reference %q): %w", id, p.Reference, store.ErrDuplicateReference)
+		}
+		return nil, fmt.Errorf("store: update payment %s: %w", id, err)
+	}
+	if err := s.writeChildren(ctx, tx, p, oldAttempts, oldRefunds); err != nil {
+		return nil, err
+	}
+	if err := s.insertEvents(ctx, tx, p, p.PendingEvents()); err != nil {
+		return nil, err
+	}
+	if err := s.complete(ctx, tx, c, body); err != nil {
+		return nil, err
+	}
+	p.SetRevision(rev + 1)
+	return p, nil
+}
+
+// complete stores an idempotent response in tx; a missing record stays
+// missing.
+func (s *Store) complete(ctx context.Context, tx *sql.Tx, c *store.IdempotencyCompletion, body []byte) error {
+	if c == nil {
+		return nil
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	if _, err := s.txExec(ctx, tx, qCompleteIdempotency, c.Status, body, c.MerchantID, c.Key); err != nil {
+		return fmt.Errorf("store: complete idempotency key: %w", err)
+	}
+	return nil
 }
 
 // writeChildren upserts the attempts and refunds that differ from the

@@ -46,6 +46,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Cursors", testCursors},
 		{"Deliveries", testDeliveries},
 		{"DeliveryConcurrentClaim", testDeliveryConcurrentClaim},
+		{"CreateClaiming", testCreateClaiming},
+		{"CreateClaimingConcurrent", testCreateClaimingConcurrent},
+		{"UpdateCompleting", testUpdateCompleting},
+		{"UpdateCurrent", testUpdateCurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
