@@ -102,4 +102,3 @@ func TestSignatureError(t *testing.T) {
 		t.Fatal("IsSignatureError does not tell signature errors apart")
 	}
 }
-

@@ -22,7 +22,6 @@
 package dana
 
 import (
-
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/snapbi"
 	"github.com/payrouter/payrouter/providers"

@@ -19,7 +19,6 @@
 package gopay
 
 import (
-
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/snapbi"
 )

@@ -23,7 +23,6 @@
 package ovo
 
 import (
-
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/snapbi"
 )
