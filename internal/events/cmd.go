@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/payrouter/payrouter/internal/cliflag"
 	"io"
 	"strconv"
 	"strings"
@@ -55,24 +56,6 @@ func newFlags(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parseArgs lets flags come before, between or after positional arguments.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
-}
-
 // parseSeq accepts an event id (evt_0000000000000042) or its number.
 func parseSeq(s string) (int64, error) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
@@ -112,7 +95,7 @@ func Tail(ctx context.Context, args []string, stdout, stderr io.Writer, deps Dep
 	merchant := fs.String("merchant", "", "only this merchant's events")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	every := fs.Duration("every", time.Second, "how often to poll the store")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return exitUsage
 	}
@@ -264,7 +247,7 @@ func RedeliverCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	cfgPath := fs.String("config", "config.yaml", "config file (its store and merchants)")
 	merchant := fs.String("merchant", "", "only this merchant's events")
 	dead := fs.Bool("dead", false, "redeliver every dead-lettered delivery")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return exitUsage
 	}

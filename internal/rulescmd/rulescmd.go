@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/payrouter/payrouter/internal/cliflag"
 	"io"
 	"os"
 	"sort"
@@ -71,27 +72,6 @@ const (
 	exitUsage = 2
 )
 
-// parseArgs parses flags that may come before, between or after the
-// positional arguments (`rules diff old.yaml new.yaml --replay`), which the
-// flag package alone stops at.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 func newFlags(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -135,7 +115,7 @@ func printError(w io.Writer, err error) {
 func Check(ctx context.Context, args []string, stdout, stderr io.Writer, deps Deps) int {
 	fs := newFlags("rules check", stderr, "rules check [--json] config.yaml")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil || len(pos) != 1 {
 		if err == nil {
 			fs.Usage()
@@ -240,7 +220,7 @@ func compile(path, capsPath string, deps Deps, stderr io.Writer) (*rules.RuleSet
 // case and prints a pass/fail table; exit 1 when any case fails.
 func Test(ctx context.Context, args []string, stdout, stderr io.Writer, deps Deps) int {
 	fs := newFlags("rules test", stderr, "rules test config.yaml cases.yaml")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil || len(pos) != 2 {
 		if err == nil {
 			fs.Usage()
@@ -331,7 +311,7 @@ func Explain(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	tokens := &multiFlag{name: "token"}
 	fs.Var(meta, "metadata", "metadata key=value (repeatable)")
 	fs.Var(tokens, "token", "card token provider=token (repeatable)")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return exitUsage
 	}
@@ -463,7 +443,7 @@ func Diff(ctx context.Context, args []string, stdout, stderr io.Writer, deps Dep
 	cfgPath := fs.String("config", "", "config file with the store and providers (default: new.yaml)")
 	since := fs.Duration("since", 168*time.Hour, "replay payments created in this window before now")
 	asJSON := fs.Bool("json", false, "print as JSON")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil || len(pos) != 2 {
 		if err == nil {
 			fs.Usage()

@@ -275,13 +275,3 @@ func TestProgress(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
-
-func TestParseArgsInterleaved(t *testing.T) {
-	fs := newFlags("x", &bytes.Buffer{}, "x")
-	replay := fs.Bool("replay", false, "")
-	since := fs.Duration("since", 0, "")
-	pos, err := parseArgs(fs, []string{"old.yaml", "--replay", "new.yaml", "--since", "24h"})
-	if err != nil || strings.Join(pos, ",") != "old.yaml,new.yaml" || !*replay || *since != 24*time.Hour {
-		t.Errorf("got %v %v %v %v", pos, err, *replay, *since)
-	}
-}
