@@ -360,7 +360,13 @@ func TestMerchantEndpointDownDeliveredLater(t *testing.T) {
 		t.Fatalf("merchant got %+v, want payment_success of %s", got[0], p.ID)
 	}
 	seq, _ := payrouter.ParseEventID(got[0].ID)
-	dl, err := ti.Store.GetDelivery(ctx, "demo", seq)
+	// The merchant has the event before the dispatcher records the outcome.
+	var dl *store.Delivery
+	var err error
+	waitFor(t, "delivery recorded", 10*time.Second, func() bool {
+		dl, err = ti.Store.GetDelivery(ctx, "demo", seq)
+		return err == nil && dl.Status != store.DeliveryPending
+	})
 	if err != nil || dl.Status != store.DeliveryDelivered || dl.Attempts != 4 {
 		t.Errorf("delivery = %+v, %v; want delivered on attempt 4 (3 refused)", dl, err)
 	}
