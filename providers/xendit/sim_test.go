@@ -14,6 +14,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/sim"
+	"github.com/payrouter/payrouter/internal/sim/simtest"
 	"github.com/payrouter/payrouter/internal/sim/xenditsim"
 	"github.com/payrouter/payrouter/providers"
 	"github.com/payrouter/payrouter/providers/xendit"
@@ -24,36 +25,23 @@ const (
 	callbackToken = "cbtoken-TEST-0123456789"
 )
 
-type hook struct {
-	header http.Header
-	body   []byte
-}
-
 type env struct {
 	p     *xendit.Provider
 	be    *xenditsim.Backend
 	sim   *sim.Sim
 	url   string
-	hooks chan hook
+	hooks *simtest.Hooks
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{hooks: make(chan hook, 256)}
-	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		e.hooks <- hook{r.Header.Clone(), b}
-	}))
-	t.Cleanup(hookSrv.Close)
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	e.url = srv.URL + "/sim/xendit"
-	e.be = xenditsim.New(xenditsim.Options{SecretKey: secretKey, CallbackToken: callbackToken, PublicURL: e.url,
-		Notifier: &sim.Notifier{URL: hookSrv.URL}})
+	e := &env{hooks: simtest.NewHooks(t)}
+	e.url, e.sim = simtest.Serve(t, "xendit", func(base string) sim.Backend {
+		e.be = xenditsim.New(xenditsim.Options{SecretKey: secretKey, CallbackToken: callbackToken, PublicURL: base,
+			Notifier: e.hooks.Notifier()})
+		return e.be
+	})
 	t.Cleanup(e.be.Flush)
-	e.sim = sim.New("xendit", e.be)
-	e.sim.Mount(mux, "/sim/xendit")
 	e.p = e.provider(t, secretKey, 2*time.Second)
 	return e
 }
@@ -69,22 +57,7 @@ func (e *env) provider(t *testing.T, key string, timeout time.Duration) *xendit.
 
 func (e *env) waitHook(t *testing.T, match func(*providers.Notification) bool) *providers.Notification {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case h := <-e.hooks:
-			n, err := e.p.ParseWebhook(h.header, h.body, time.Now())
-			if err != nil {
-				t.Fatalf("ParseWebhook of the simulator's webhook: %v\n%s", err, h.body)
-			}
-			if match(n) {
-				return n
-			}
-		case <-deadline:
-			t.Fatalf("no matching webhook within 5s")
-			return nil
-		}
-	}
+	return e.hooks.Wait(t, e.p, match)
 }
 
 var seq atomic.Int64
@@ -101,11 +74,7 @@ func authReq(method payrouter.Method, amount int64) *providers.AuthorizeRequest 
 
 func errClass(t *testing.T, err error) *providers.Error {
 	t.Helper()
-	var pe *providers.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("error %v (%T) is not a *providers.Error", err, err)
-	}
-	return pe
+	return simtest.ProviderError(t, err)
 }
 
 func TestCustomerActionMethods(t *testing.T) {
