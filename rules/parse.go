@@ -169,6 +169,26 @@ func (p *parser) fields(n *yaml.Node, what string, allowed []string, fn func(key
 	return true
 }
 
+// entries iterates a mapping keyed by names (providers, methods, metadata
+// keys), reporting a key that is not a string (as keyWhat) or repeats
+// ("<dup> %q"). The caller has checked that n is a mapping.
+func (p *parser) entries(n *yaml.Node, keyWhat, dup string, fn func(key string, k, v *yaml.Node)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		key, ok := p.str(k, keyWhat)
+		if !ok {
+			continue
+		}
+		if seen[key] {
+			p.errf(k, "%s %q", dup, key)
+			continue
+		}
+		seen[key] = true
+		fn(key, k, v)
+	}
+}
+
 func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		p.errf(n, "%s must be a string, got %s", what, kindName(n))
@@ -479,33 +499,22 @@ func (p *parser) parseMatch(n *yaml.Node) Match {
 				p.errf(v, "metadata must be a mapping {key: value} or {key: [v1, v2]}, got %s", kindName(v))
 				return
 			}
-			seen := map[string]bool{}
-			for i := 0; i+1 < len(v.Content); i += 2 {
-				kk, vv := v.Content[i], resolve(v.Content[i+1])
-				key, ok := p.str(kk, "metadata key")
-				if !ok {
-					continue
-				}
-				if seen[key] {
-					p.errf(kk, "metadata: duplicate key %q", key)
-					continue
-				}
-				seen[key] = true
+			p.entries(v, "metadata key", "metadata: duplicate key", func(key string, kk, vv *yaml.Node) {
 				mm := MetadataMatch{Key: key, Pos: posOf(kk)}
 				if vv.Kind == yaml.ScalarNode {
 					if vv.ShortTag() == "!!null" {
 						p.errf(vv, "metadata %q: value must be a string or a list of strings, got null", key)
-						continue
+						return
 					}
 					mm.Values = []string{vv.Value}
 				} else {
 					p.list(vv, "metadata "+strconv.Quote(key), func(s string, _ *yaml.Node) { mm.Values = append(mm.Values, s) })
 					if len(mm.Values) == 0 {
-						continue
+						return
 					}
 				}
 				m.Metadata = append(m.Metadata, mm)
-			}
+			})
 		}
 	})
 	return m
@@ -527,38 +536,16 @@ func (p *parser) parseFees(cfg *Config, n *yaml.Node) {
 		p.errf(n, "fees must be a mapping provider → method → {percent, fixed}, got %s", kindName(n))
 		return
 	}
-	seenProv := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		pk, pv := n.Content[i], resolve(n.Content[i+1])
-		prov, ok := p.str(pk, "fees provider")
-		if !ok {
-			continue
-		}
-		if seenProv[prov] {
-			p.errf(pk, "fees: duplicate provider %q", prov)
-			continue
-		}
-		seenProv[prov] = true
+	p.entries(n, "fees provider", "fees: duplicate provider", func(prov string, pk, pv *yaml.Node) {
 		if pv.Kind != yaml.MappingNode {
 			p.errf(pv, "fees %s must be a mapping method → {percent, fixed}, got %s", prov, kindName(pv))
-			continue
+			return
 		}
-		seenMethod := map[string]bool{}
-		for j := 0; j+1 < len(pv.Content); j += 2 {
-			mk, mv := pv.Content[j], resolve(pv.Content[j+1])
-			ms, ok := p.str(mk, "fees method")
-			if !ok {
-				continue
-			}
+		p.entries(pv, "fees method", "fees "+prov+": duplicate method", func(ms string, mk, mv *yaml.Node) {
 			if !payrouter.Method(ms).Valid() {
 				p.errf(mk, "fees %s: unknown method %q (one of %s)", prov, ms, methodNames())
-				continue
+				return
 			}
-			if seenMethod[ms] {
-				p.errf(mk, "fees %s: duplicate method %q", prov, ms)
-				continue
-			}
-			seenMethod[ms] = true
 			fe := FeeEntry{Provider: prov, Method: payrouter.Method(ms), Pos: posOf(mk), ProviderPos: posOf(pk)}
 			what := "fees " + prov + "." + ms
 			p.fields(mv, what, []string{"percent", "fixed"}, func(key string, k, v *yaml.Node) {
@@ -591,8 +578,8 @@ func (p *parser) parseFees(cfg *Config, n *yaml.Node) {
 				}
 			})
 			cfg.Fees = append(cfg.Fees, fe)
-		}
-	}
+		})
+	})
 }
 
 // percent parses a fee percent from the scalar's text, exactly: up to two
