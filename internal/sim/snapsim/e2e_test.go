@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/sim"
+	"github.com/payrouter/payrouter/internal/sim/simtest"
 	"github.com/payrouter/payrouter/internal/sim/snapsim"
 	"github.com/payrouter/payrouter/internal/snapbi"
 	"github.com/payrouter/payrouter/providers"
@@ -168,11 +168,7 @@ func (e *env) lastHook() captured {
 
 func classOf(t *testing.T, err error) *providers.Error {
 	t.Helper()
-	var pe *providers.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("error %v (%T) is not a *providers.Error", err, err)
-	}
-	return pe
+	return simtest.ProviderError(t, err)
 }
 
 func TestLifecycle(t *testing.T) {
