@@ -115,6 +115,12 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (c *checker) weights(r *Rule) {
+	if r.Adaptive != nil && r.Strategy != Adaptive {
+		c.add(r.Adaptive.Pos, r.Name, SeverityWarning, "adaptive section is ignored: strategy is %s, not adaptive", r.Strategy)
+	}
+	if r.Strategy == Adaptive && len(r.Providers) == 1 {
+		c.add(r.StrategyPos, r.Name, SeverityWarning, "adaptive strategy with one provider has nothing to choose between")
+	}
 	if r.Strategy == Weighted {
 		return
 	}

@@ -74,6 +74,8 @@ type crule struct {
 	provs    []int   // provider indices, written order
 	weights  []int64 // written order
 	byWeight []int   // positions into provs: weight desc, written order on ties
+	adaptive AdaptiveParams
+	salt     uint64 // mixes the rule into the adaptive sampler's seed
 	reason   string
 	desc     string
 	src      *Rule
@@ -362,6 +364,13 @@ func (rs *RuleSet) compileRule(r *Rule) crule {
 		}
 	}
 	sort.SliceStable(c.byWeight, func(a, b int) bool { return c.weights[c.byWeight[a]] > c.weights[c.byWeight[b]] })
+	if c.strategy == Adaptive {
+		c.adaptive = DefaultAdaptive()
+		if r.Adaptive != nil {
+			c.adaptive = *r.Adaptive
+		}
+		c.salt = hashID(r.Name)
+	}
 	c.desc = describeMatch(&r.Match)
 	var how string
 	switch c.strategy {
@@ -371,6 +380,10 @@ func (rs *RuleSet) compileRule(r *Rule) crule {
 		how = "cheapest expected fee among: " + strings.Join(names, ", ")
 	case Weighted:
 		how = "weighted by payment id: " + strings.Join(names, ", ")
+	case Adaptive:
+		a := c.adaptive
+		how = fmt.Sprintf("adaptive by %s over %s (min_samples %d, explore %s%%), priority: %s",
+			a.Objective, a.Window, a.MinSamples, payrouter.FormatDecimal(a.ExploreBP, 2), strings.Join(names, ", "))
 	}
 	if r.Name == "default" && r.Match.Pos == (Pos{}) {
 		c.reason = "no rule matched, default; " + how
@@ -449,6 +462,13 @@ func version(cfg *Config) string {
 		}
 		for _, p := range r.Providers {
 			fmt.Fprintf(&b, " provider %q weight=%d\n", p.Name, p.Weight)
+		}
+		if r.Strategy == Adaptive {
+			a := DefaultAdaptive()
+			if r.Adaptive != nil {
+				a = *r.Adaptive
+			}
+			fmt.Fprintf(&b, " adaptive window=%s min=%d explore=%d objective=%s\n", a.Window, a.MinSamples, a.ExploreBP, a.Objective)
 		}
 	}
 	for i := range cfg.Rules {

@@ -15,6 +15,7 @@ package rules
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/payrouter/payrouter"
 )
@@ -37,6 +38,44 @@ const (
 	// Weighted picks the first provider by hashing the payment id in
 	// proportion to the weights; the others follow by descending weight.
 	Weighted Strategy = "weighted"
+	// Adaptive ranks by the approval rate measured live per provider ×
+	// method × currency (Thompson sampling while any candidate has fewer
+	// than MinSamples, then the best measured with a bounded exploration
+	// share); see Adaptive and docs in the README.
+	Adaptive Strategy = "adaptive"
+)
+
+// Objective is what the adaptive strategy maximises.
+type Objective string
+
+const (
+	// ObjectiveApproval ranks by approval rate.
+	ObjectiveApproval Objective = "approval"
+	// ObjectiveNetRevenue ranks by approval rate × (amount − expected fee).
+	ObjectiveNetRevenue Objective = "net_revenue"
+)
+
+// AdaptiveParams tune the adaptive strategy. Explore is in basis points of
+// payments (0.05 in YAML = 500): once every candidate has MinSamples, that
+// share of payments goes first to a candidate other than the best.
+type AdaptiveParams struct {
+	Window     time.Duration
+	MinSamples int64
+	ExploreBP  int64
+	Objective  Objective
+	Pos        Pos
+}
+
+// DefaultAdaptive is what an adaptive rule without an adaptive section uses:
+// window 15m, min_samples 50, explore 0.05, objective approval.
+func DefaultAdaptive() AdaptiveParams {
+	return AdaptiveParams{Window: 15 * time.Minute, MinSamples: 50, ExploreBP: 500, Objective: ObjectiveApproval}
+}
+
+// Limits of the adaptive window: the approval counters keep one hour.
+const (
+	MinAdaptiveWindow = time.Minute
+	MaxAdaptiveWindow = time.Hour
 )
 
 // Config is the parsed rules, default and fees sections of one file. It is
@@ -60,6 +99,9 @@ type Rule struct {
 	StrategyPos  Pos
 	Providers    []ProviderRef
 	ProvidersPos Pos // the providers key; zero when absent
+	// Adaptive holds the adaptive strategy's parameters (nil: defaults, or
+	// not adaptive).
+	Adaptive *AdaptiveParams
 }
 
 // Match holds a rule's matchers; a nil/empty field matches anything.

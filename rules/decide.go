@@ -19,6 +19,8 @@ type Input struct {
 	Capture    payrouter.CaptureMode // "" = automatic
 	Tokens     map[string]string     // card tokens by provider name
 	Pinned     string                // optional: only this provider
+	// Approvals feeds the adaptive strategy; nil counts as no samples.
+	Approvals Approvals
 }
 
 // Decision is the outcome of Decide: the matched rule (empty when nothing
@@ -32,6 +34,11 @@ type Decision struct {
 	Candidates []Candidate `json:"candidates"`
 	Dropped    []Dropped   `json:"dropped"`
 	Reason     string      `json:"reason"`
+	// Adaptive rules only: the figures behind the order (in the order of
+	// Candidates), how they were used, and the rule's parameters.
+	Scores   []Score        `json:"scores,omitempty"`
+	Mode     AdaptiveMode   `json:"adaptive_mode,omitempty"`
+	Adaptive AdaptiveParams `json:"-"`
 }
 
 // Candidate is one provider to try, in order. ExpectedFee is in minor
@@ -63,6 +70,7 @@ func (rs *RuleSet) Decide(in *Input, out *Decision) {
 	out.Version = rs.version
 	out.Candidates = out.Candidates[:0]
 	out.Dropped = out.Dropped[:0]
+	out.Scores, out.Mode = out.Scores[:0], ""
 	mi, ci := methodIndex(in.Method), rs.currencyIndex(in.Currency)
 	r := rs.match(in, mi, ci)
 	if r == nil {
@@ -98,6 +106,9 @@ func (rs *RuleSet) Decide(in *Input, out *Decision) {
 		sortCandidates(out.Candidates, cheaper)
 	case Weighted:
 		r.orderWeighted(in.PaymentID, out.Candidates)
+	case Adaptive:
+		out.Adaptive = r.adaptive
+		r.orderAdaptive(in, out.Candidates, out)
 	}
 }
 

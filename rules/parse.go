@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -283,7 +284,7 @@ func (p *parser) parseRules(cfg *Config, n *yaml.Node) {
 	}
 }
 
-var ruleKeys = []string{"name", "description", "match", "strategy", "providers"}
+var ruleKeys = []string{"name", "description", "match", "strategy", "providers", "adaptive"}
 
 func (p *parser) parseRule(n *yaml.Node) *Rule {
 	r := &Rule{Pos: posOf(n), Strategy: Priority}
@@ -325,6 +326,8 @@ func (p *parser) parseRule(n *yaml.Node) *Rule {
 			hasProviders = true
 			r.ProvidersPos = posOf(k)
 			r.Providers = p.parseProviders(v)
+		case "adaptive":
+			r.Adaptive = p.parseAdaptive(v)
 		}
 	})
 	if !hasName {
@@ -340,7 +343,7 @@ func (p *parser) parseRule(n *yaml.Node) *Rule {
 func (p *parser) parseDefault(n *yaml.Node) *Rule {
 	r := &Rule{Name: "default", Pos: posOf(n), Strategy: Priority}
 	hasProviders := false
-	p.fields(n, "default", []string{"description", "strategy", "providers"}, func(key string, k, v *yaml.Node) {
+	p.fields(n, "default", []string{"description", "strategy", "providers", "adaptive"}, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "description":
 			r.Description = v.Value
@@ -350,6 +353,8 @@ func (p *parser) parseDefault(n *yaml.Node) *Rule {
 			hasProviders = true
 			r.ProvidersPos = posOf(k)
 			r.Providers = p.parseProviders(v)
+		case "adaptive":
+			r.Adaptive = p.parseAdaptive(v)
 		}
 	})
 	if !hasProviders {
@@ -364,11 +369,72 @@ func (p *parser) parseStrategy(n *yaml.Node) Strategy {
 		return Priority
 	}
 	switch Strategy(s) {
-	case Priority, Cheapest, Weighted:
+	case Priority, Cheapest, Weighted, Adaptive:
 		return Strategy(s)
 	}
-	p.errf(n, "unknown strategy %q (priority, cheapest or weighted)", s)
+	p.errf(n, "unknown strategy %q (priority, cheapest, weighted or adaptive)", s)
 	return Priority
+}
+
+// parseAdaptive reads `adaptive: {window, min_samples, explore, objective}`;
+// a missing key takes its DefaultAdaptive value.
+func (p *parser) parseAdaptive(n *yaml.Node) *AdaptiveParams {
+	a := DefaultAdaptive()
+	a.Pos = posOf(n)
+	p.fields(n, "adaptive", []string{"window", "min_samples", "explore", "objective"}, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "window":
+			s, ok := p.str(v, "window")
+			if !ok {
+				return
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				p.errf(v, "window must be a duration like 15m, got %q", s)
+				return
+			}
+			if d < MinAdaptiveWindow || d > MaxAdaptiveWindow {
+				p.errf(v, "window %s is outside %s..%s", s, MinAdaptiveWindow, MaxAdaptiveWindow)
+				return
+			}
+			a.Window = d
+		case "min_samples":
+			if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" {
+				p.errf(v, "min_samples must be an integer, got %s", kindName(v))
+				return
+			}
+			m, err := strconv.ParseInt(v.Value, 10, 64)
+			if err != nil || m < 1 || m > 1_000_000 {
+				p.errf(v, "min_samples must be a decimal integer within 1..1000000, got %q", v.Value)
+				return
+			}
+			a.MinSamples = m
+		case "explore":
+			tag := v.ShortTag()
+			if v.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") || v.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+				p.errf(v, "explore must be a share like 0.05, got %s", kindName(v))
+				return
+			}
+			bp, err := payrouter.ParseDecimal(v.Value, 4)
+			if err != nil || bp > 5000 {
+				p.errf(v, "explore must be a plain decimal within 0..0.5 with at most 4 decimal places, got %q", v.Value)
+				return
+			}
+			a.ExploreBP = bp
+		case "objective":
+			s, ok := p.str(v, "objective")
+			if !ok {
+				return
+			}
+			switch Objective(s) {
+			case ObjectiveApproval, ObjectiveNetRevenue:
+				a.Objective = Objective(s)
+			default:
+				p.errf(v, "unknown objective %q (approval or net_revenue)", s)
+			}
+		}
+	})
+	return &a
 }
 
 func (p *parser) parseProviders(n *yaml.Node) []ProviderRef {
