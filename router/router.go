@@ -50,6 +50,15 @@ type Options struct {
 	PaymentTTL time.Duration
 	// ResolveBackoff is the resolver's first delay; it doubles up to 10 min.
 	ResolveBackoff time.Duration
+	// Outcomes, when set, is told every call that reached a provider and
+	// was approved or declined (the adaptive strategy's samples).
+	Outcomes OutcomeRecorder
+}
+
+// OutcomeRecorder counts approvals and declines per provider × method ×
+// currency (internal/approval). Record must not block.
+type OutcomeRecorder interface {
+	Record(provider string, m payrouter.Method, c payrouter.Currency, approved bool)
 }
 
 // Router is safe for concurrent use.
@@ -312,6 +321,7 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 			tried++
 		}
 		decision := r.decide(att.Provider, p.Method, callErr)
+		r.recordOutcome(p, att.Provider, res, callErr)
 		var nextC *Candidate
 		stopWhy := ""
 		switch {
@@ -414,6 +424,27 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 			return p, nil
 		}
 		c = nextC
+	}
+}
+
+// recordOutcome tells Options.Outcomes what the provider answered, when it
+// is an answer about the customer's payment: approved (authorized or paid)
+// or declined. Customer-action payments still waiting, and calls that failed
+// for other reasons (the breakers' business), are not samples. A soft
+// decline that cascades counts against the provider that declined.
+func (r *Router) recordOutcome(p *payrouter.Payment, provider string, res *providers.Result, err error) {
+	if r.opts.Outcomes == nil {
+		return
+	}
+	switch {
+	case err != nil:
+		if providers.ClassOf(err) == providers.Declined {
+			r.opts.Outcomes.Record(provider, p.Method, p.Currency, false)
+		}
+	case res.Status == payrouter.StatusAuthorized || res.Status == payrouter.StatusSucceeded:
+		r.opts.Outcomes.Record(provider, p.Method, p.Currency, true)
+	case res.Status == payrouter.StatusFailed:
+		r.opts.Outcomes.Record(provider, p.Method, p.Currency, false)
 	}
 }
 

@@ -40,8 +40,8 @@ const (
 	// ModeExploit: every candidate has min_samples; ranked by measured
 	// rate (ties in priority order).
 	ModeExploit AdaptiveMode = "exploit"
-	// ModeExplore: like exploit, but this payment fell in the explore
-	// share and goes first to a candidate other than the best.
+	// ModeExplore: this payment fell in the explore share and goes first
+	// to a candidate other than the best ranked (learning or not).
 	ModeExplore AdaptiveMode = "explore"
 )
 
@@ -93,8 +93,10 @@ func (r *crule) orderAdaptive(in *Input, c []Candidate, out *Decision) {
 	out.Mode = ModeExploit
 	if learning {
 		out.Mode = ModeLearning
-		return
 	}
+	// The explore share applies while learning too: Thompson sampling alone
+	// would starve a candidate whose few samples look bad, and it could
+	// never show that it recovered.
 	if len(c) > 1 && rng.next()%10000 < uint64(a.ExploreBP) {
 		// One of the others, uniformly, goes first; the rest keep their rank.
 		k := 1 + int(rng.next()%uint64(len(c)-1))

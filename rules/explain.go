@@ -29,6 +29,8 @@ type Explanation struct {
 	Capture    payrouter.CaptureMode `json:"capture,omitempty"`
 	Pinned     string                `json:"pinned,omitempty"`
 	Metadata   map[string]string     `json:"metadata,omitempty"`
+	// Scores: adaptive rules only, the live figures behind the order.
+	Scores []Score `json:"scores,omitempty"`
 }
 
 // Considered is one rule tried.
@@ -60,6 +62,10 @@ func (rs *RuleSet) Explain(in *Input) Explanation {
 		Rule: d.Rule, RulesVersion: d.Version, Strategy: d.Strategy, Reason: d.Reason,
 		Considered: []Considered{}, Candidates: []ExplainedCandidate{}, Dropped: append([]Dropped{}, d.Dropped...),
 		Currency: in.Currency, Amount: in.Amount, Method: in.Method, Capture: in.Capture, Pinned: in.Pinned, Metadata: in.Metadata,
+		Scores: d.Scores,
+	}
+	if ar := d.AdaptiveReason(); ar != "" {
+		e.Reason += "; " + ar
 	}
 	shown := 0
 	for i := range rs.rules {

@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/approval"
 	"github.com/payrouter/payrouter/internal/breakerstore"
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/events"
@@ -42,6 +44,9 @@ type Options struct {
 	Log      *slog.Logger
 	// OpenAPI is served at /openapi.yaml.
 	OpenAPI []byte
+	// Now is the approval counters' clock (tests slide the adaptive
+	// window with it); nil is the wall clock.
+	Now func() time.Time
 }
 
 // App is a wired payrouter.
@@ -59,6 +64,8 @@ type App struct {
 	Log       *slog.Logger
 	Metrics   *metrics.Metrics
 	URL       string // base URL of this instance
+	// Approvals counts approvals and declines for the adaptive strategy.
+	Approvals *approval.Tracker
 
 	listener net.Listener
 	server   *http.Server
@@ -109,6 +116,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.Rules.Swap(set)
+	if err := a.trackApprovals(opts.Now); err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	newBreaker, err := a.sharedBreakers(ctx)
 	if err != nil {
@@ -134,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.Router = router.New(st, a.Rules, guarded, router.Options{
 		Deadline: cfg.Router.Deadline.D(30 * time.Second), MaxAttempts: cfg.Router.MaxAttempts,
 		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
-		ResolveBackoff: cfg.Router.ResolveBackoff.D(0),
+		ResolveBackoff: cfg.Router.ResolveBackoff.D(0), Outcomes: a.Approvals,
 	}, a.Log)
 
 	sources := map[string]inbox.Source{}
@@ -171,6 +182,25 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	api.Deliveries = a.Events
 	a.Handler = api.Handler(mux)
 	return a, nil
+}
+
+// trackApprovals sets up the adaptive strategy's counters, shared through
+// Redis when redis.url is set (Serve runs the sync).
+func (a *App) trackApprovals(now func() time.Time) error {
+	a.Approvals = approval.New(now)
+	a.Rules.approvals = a.Approvals
+	if a.Config.Redis.URL == "" {
+		return nil
+	}
+	opt, err := redis.ParseURL(a.Config.Redis.URL)
+	if err != nil {
+		return fmt.Errorf("%s: redis.url: %w", a.Config.Path, err)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	rdb := redis.NewClient(opt)
+	a.closers = append(a.closers, func() { _ = rdb.Close() })
+	a.Approvals.Share(rdb, a.Config.Redis.BreakerPrefix, time.Second, a.Log)
+	return nil
 }
 
 // sharedBreakers returns Guard's breaker factory: breakers shared through
@@ -287,6 +317,8 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Approvals.Run(bg) }()
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()

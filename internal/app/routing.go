@@ -16,6 +16,8 @@ type Rules struct {
 	cur     atomic.Pointer[rules.RuleSet]
 	lastErr atomic.Pointer[string]
 	pool    sync.Pool
+	// approvals feeds the adaptive strategy (nil: no samples).
+	approvals rules.Approvals
 }
 
 // Load returns the live rule set.
@@ -35,21 +37,22 @@ func (rs *Rules) LastError() string {
 	return ""
 }
 
-func input(p *payrouter.Payment, pinned string) rules.Input {
+func (rs *Rules) input(p *payrouter.Payment, pinned string) rules.Input {
 	return rules.Input{PaymentID: p.ID, MerchantID: p.MerchantID, Amount: p.Amount, Currency: p.Currency, Method: p.Method,
-		Country: strings.ToUpper(p.Country), Metadata: p.Metadata, Capture: p.Capture, Tokens: p.Tokens, Pinned: pinned}
+		Country: strings.ToUpper(p.Country), Metadata: p.Metadata, Capture: p.Capture, Tokens: p.Tokens, Pinned: pinned,
+		Approvals: rs.approvals}
 }
 
 // Explain explains the live rules' decision for a payment.
 func (rs *Rules) Explain(p *payrouter.Payment, pinned string) rules.Explanation {
-	in := input(p, pinned)
+	in := rs.input(p, pinned)
 	return rs.cur.Load().Explain(&in)
 }
 
 // Plan implements router.Routing with the live rules.
 func (rs *Rules) Plan(p *payrouter.Payment, pinned string) (router.Plan, error) {
 	set := rs.cur.Load()
-	in := input(p, pinned)
+	in := rs.input(p, pinned)
 	d, _ := rs.pool.Get().(*rules.Decision)
 	if d == nil {
 		d = &rules.Decision{}
@@ -62,6 +65,9 @@ func (rs *Rules) Plan(p *payrouter.Payment, pinned string) (router.Plan, error) 
 	for i, c := range d.Candidates {
 		plan.Candidates[i] = router.Candidate{Provider: c.Provider, ExpectedFee: c.ExpectedFee} // 0 when unknown
 		plan.Route.Candidates[i] = c.Provider
+	}
+	if ar := d.AdaptiveReason(); ar != "" {
+		plan.Route.Reason += "; " + ar
 	}
 	if len(d.Dropped) > 0 {
 		var b strings.Builder

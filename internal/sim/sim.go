@@ -64,13 +64,23 @@ type Backend interface {
 
 // Faults is the fault-injection setting of the control API.
 type Faults struct {
-	Mode      string  `json:"mode"` // none | down | error | slow | flaky | drop_after_charge
+	Mode      string  `json:"mode"` // none | down | error | slow | flaky | drop_after_charge | decline
 	Status    int     `json:"status,omitempty"`
 	LatencyMS int     `json:"latency_ms,omitempty"`
 	ErrorRate float64 `json:"error_rate,omitempty"` // a probability, not money
 }
 
-var modes = map[string]bool{"": true, "none": true, "down": true, "error": true, "slow": true, "flaky": true, "drop_after_charge": true}
+var modes = map[string]bool{"": true, "none": true, "down": true, "error": true, "slow": true, "flaky": true, "drop_after_charge": true, "decline": true}
+
+type declineKey struct{}
+
+// Declined says whether the decline fault picked this request: the
+// backend then answers a new charge with its provider's generic (hard)
+// decline, as an issuer saying no would.
+func Declined(ctx context.Context) bool {
+	v, _ := ctx.Value(declineKey{}).(bool)
+	return v
+}
 
 // Sim is one mounted simulator: a Backend plus faults and control routes.
 type Sim struct {
@@ -252,6 +262,10 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 			if r.Method == http.MethodPost {
 				dropAfter(w, r, next)
 				return
+			}
+		case "decline":
+			if r.Method == http.MethodPost && (f.ErrorRate == 0 || s.roll(f.ErrorRate)) {
+				r = r.WithContext(context.WithValue(r.Context(), declineKey{}, true))
 			}
 		case "flaky":
 			rate := f.ErrorRate

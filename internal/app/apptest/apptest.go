@@ -37,6 +37,13 @@ type TestInstance struct {
 // port with its store at dsn; mutate may adjust the config first.
 func StartSandbox(tb testing.TB, dsn string, mutate func(*config.Config)) *TestInstance {
 	tb.Helper()
+	return StartSandboxWith(tb, dsn, mutate, app.Options{})
+}
+
+// StartSandboxWith is StartSandbox with app options (Listener and Log are
+// set here).
+func StartSandboxWith(tb testing.TB, dsn string, mutate func(*config.Config), opts app.Options) *TestInstance {
+	tb.Helper()
 	data, err := os.ReadFile(RepoFile("config.yaml"))
 	if err != nil {
 		tb.Fatal(err)
@@ -55,7 +62,9 @@ func StartSandbox(tb testing.TB, dsn string, mutate func(*config.Config)) *TestI
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Listener: ln, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	opts.Listener = ln
+	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

@@ -307,6 +307,10 @@ func (b *Backend) charge(r *http.Request, body []byte) answer {
 		return errBody(402, "Payment channel is not activated.")
 	}
 
+	if sim.Declined(r.Context()) {
+		t.Status, t.StatusCode, t.StatusMessage, t.ChannelCode = "deny", "202", "Deny by Bank [BNI] with code [05] and message [Do not honour]", "05"
+		t.Captured, t.Card3DS, t.Expiry = 0, false, time.Time{}
+	}
 	b.mu.Lock()
 	if _, dup := b.byOrder[t.OrderID]; dup {
 		b.mu.Unlock()

@@ -228,7 +228,13 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ext := r.Header.Get("X-EXTERNAL-ID")
-	b.idem.Do(ext, body, w, func() *sim.Replay { return handle(body) }, func(w http.ResponseWriter) {
+	declined := service == "54" && sim.Declined(r.Context())
+	b.idem.Do(ext, body, w, func() *sim.Replay {
+		if declined {
+			return snapErr(403, "54", "05", "Do Not Honor")
+		}
+		return handle(body)
+	}, func(w http.ResponseWriter) {
 		write(w, snapErr(409, service, "00", "Conflict"))
 	})
 }

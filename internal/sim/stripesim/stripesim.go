@@ -319,6 +319,9 @@ func (b *Backend) create(r *http.Request, f url.Values) *sim.Replay {
 	if e != nil {
 		return e.replay()
 	}
+	if pm != "" && sim.Declined(r.Context()) {
+		pm = "pm_card_chargeDeclined"
+	}
 	if pm != "" {
 		if _, ok := outcomeOf(pm); !ok {
 			return apiErr(400, "invalid_request_error", "resource_missing", "No such PaymentMethod: '"+pm+"'", "payment_method").replay()

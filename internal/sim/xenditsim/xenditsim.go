@@ -332,6 +332,12 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 			return apiErr(400, "API_VALIDATION_ERROR", "unsupported payment_method.type "+pm.Type)
 		}
 	}
+	if sim.Declined(r.Context()) {
+		p.Status, p.FailureCode, p.Captured, p.Actions = "FAILED", "CARD_DECLINED", 0, nil
+		if p.Type != "CARD" {
+			p.FailureCode = "TRANSACTION_DECLINED"
+		}
+	}
 	b.mu.Lock()
 	b.prs[p.ID] = p
 	b.order = append(b.order, p.ID)
