@@ -45,6 +45,9 @@ type Deps struct {
 	OpenPayments func(ctx context.Context, cfgPath string) (PaymentScanner, func(), error)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Approvals reads the adaptive strategy's live counters for the config
+	// at cfgPath (nil, nil: none to read). Used by `route explain`.
+	Approvals func(ctx context.Context, cfgPath string) (rules.Approvals, error)
 }
 
 func (d Deps) now() time.Time {
@@ -353,6 +356,14 @@ func Explain(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	if code != exitOK {
 		return code
 	}
+	if deps.Approvals != nil {
+		ap, err := deps.Approvals(ctx, *cfgPath)
+		if err != nil {
+			// Still explain: the order without live figures.
+			fmt.Fprintf(stderr, "payrouter: no live adaptive scores: %v\n", err)
+		}
+		in.Approvals = ap
+	}
 	e := rs.Explain(&in)
 	if *asJSON {
 		writeJSON(stdout, e)
@@ -406,6 +417,17 @@ func printExplanation(w io.Writer, e *rules.Explanation) {
 		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
+	if len(e.Scores) > 0 {
+		fmt.Fprintln(w, "scores (adaptive, live):")
+		for _, s := range e.Scores {
+			rate := "no samples"
+			if s.Attempts > 0 {
+				rate = fmt.Sprintf("%d%% approved of %d", s.Approved*100/s.Attempts, s.Attempts)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", s.Provider, rate)
+		}
+		_ = tw.Flush()
+	}
 	if len(e.Dropped) > 0 {
 		fmt.Fprintln(w, "dropped:")
 		for _, d := range e.Dropped {

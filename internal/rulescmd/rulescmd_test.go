@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -273,5 +275,39 @@ func TestProgress(t *testing.T) {
 	want := "replay: [###############...............]  50% 2048 payments\nreplay: [##############################] 100% 2100 payments\n"
 	if b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+type fakeApprovals map[string][2]int64
+
+func (f fakeApprovals) Approval(p string, _ payrouter.Method, _ payrouter.Currency, _ time.Duration) (int64, int64) {
+	return f[p][0], f[p][1]
+}
+
+func TestExplainShowsLiveAdaptiveScores(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	text := "rules:\n  - name: cards\n    match: {method: [card]}\n    strategy: adaptive\n    adaptive: {min_samples: 10}\n    providers: [stripe, xendit]\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := deps(nil)
+	d.Approvals = func(context.Context, string) (rules.Approvals, error) {
+		return fakeApprovals{"stripe": {7, 20}, "xendit": {19, 20}}, nil
+	}
+	out, errOut, code := run(t, Explain, d, "--config", cfg, "--currency", "IDR", "--method", "card", "--amount", "150000",
+		"--token", "stripe=t", "--token", "xendit=t", "--id", "pay_1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	wantLines(t, out, "scores (adaptive, live):", "xendit  95% approved of 20", "stripe  35% approved of 20",
+		"adaptive by approval (15m0s): xendit 95% of 20, stripe 35% of 20 → xendit")
+
+	// Counters that cannot be read: the order is still explained, and stderr says why.
+	d.Approvals = func(context.Context, string) (rules.Approvals, error) { return nil, errors.New("redis down") }
+	out, errOut, code = run(t, Explain, d, "--config", cfg, "--currency", "IDR", "--method", "card", "--amount", "150000",
+		"--token", "stripe=t", "--token", "xendit=t")
+	if code != 0 || !strings.Contains(errOut, "no live adaptive scores: redis down") || !strings.Contains(out, "no samples") {
+		t.Errorf("without counters: exit %d, stderr %q, out:\n%s", code, errOut, out)
 	}
 }
