@@ -140,3 +140,59 @@ func ParseDecimal(s string, decimals int) (int64, error) {
 	}
 	return n, nil
 }
+
+// currencySigns are how an amount is written for people, by the
+// currency's own convention (Rp 150.000, US$19.99), whatever the page's
+// language: the sign, whether a space follows it, and the group and decimal
+// separators.
+var currencySigns = map[Currency]struct {
+	sign       string
+	space      bool
+	group, dec byte
+}{
+	"IDR": {"Rp", true, '.', ','}, "USD": {"US$", false, ',', '.'}, "SGD": {"S$", false, ',', '.'},
+	"EUR": {"€", false, '.', ','}, "GBP": {"£", false, ',', '.'}, "AUD": {"A$", false, ',', '.'},
+	"MYR": {"RM", true, ',', '.'}, "PHP": {"₱", false, ',', '.'}, "THB": {"฿", false, ',', '.'},
+	"JPY": {"¥", false, ',', '.'}, "KRW": {"₩", false, ',', '.'}, "VND": {"₫", true, '.', ','},
+}
+
+// FormatMoney writes amount minor units of c for people: "Rp 150.000",
+// "US$19.99". Integer arithmetic only.
+func FormatMoney(amount int64, c Currency) string {
+	s, ok := currencySigns[c]
+	if !ok {
+		s.sign, s.space, s.group, s.dec = string(c), true, ',', '.'
+	}
+	exp := 0
+	if c.Valid() {
+		exp = c.Exponent()
+	}
+	neg := amount < 0
+	if neg {
+		amount = -amount
+	}
+	digits := strconv.FormatInt(amount, 10)
+	if len(digits) <= exp {
+		digits = strings.Repeat("0", exp-len(digits)+1) + digits
+	}
+	whole, frac := digits[:len(digits)-exp], digits[len(digits)-exp:]
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	b.WriteString(s.sign)
+	if s.space {
+		b.WriteByte(' ')
+	}
+	for i := 0; i < len(whole); i++ {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(s.group)
+		}
+		b.WriteByte(whole[i])
+	}
+	if exp > 0 {
+		b.WriteByte(s.dec)
+		b.WriteString(frac)
+	}
+	return b.String()
+}

@@ -115,3 +115,19 @@ func FuzzParseAmount(f *testing.F) {
 		}
 	})
 }
+
+func TestFormatMoney(t *testing.T) {
+	for _, tt := range []struct {
+		amount int64
+		c      Currency
+		want   string
+	}{
+		{150000, "IDR", "Rp 150.000"}, {1999, "USD", "US$19.99"}, {5, "USD", "US$0.05"}, {0, "IDR", "Rp 0"},
+		{123456789, "USD", "US$1,234,567.89"}, {1000000000, "IDR", "Rp 1.000.000.000"}, {-250, "SGD", "-S$2.50"},
+		{999, "IDR", "Rp 999"}, {1000, "EUR", "€10,00"},
+	} {
+		if got := FormatMoney(tt.amount, tt.c); got != tt.want {
+			t.Errorf("FormatMoney(%d, %s) = %q, want %q", tt.amount, tt.c, got, tt.want)
+		}
+	}
+}

@@ -40,6 +40,9 @@ func (m Method) Valid() bool {
 // a card never may.
 func (m Method) CustomerAction() bool { return m != MethodCard }
 
+// CheckoutHosted is Payment.Checkout for payrouter's hosted checkout page.
+const CheckoutHosted = "hosted"
+
 // CaptureMode is automatic (capture on authorisation) or manual.
 type CaptureMode string
 
@@ -89,31 +92,34 @@ type Failure struct {
 // Payment is the aggregate the store loads and saves as one: the payment,
 // its attempts and refunds. Amounts are minor units of Currency.
 type Payment struct {
-	ID                string            `json:"id"`
-	MerchantID        string            `json:"-"`
-	Status            Status            `json:"status"`
-	Amount            int64             `json:"amount"`
-	Currency          Currency          `json:"currency"`
-	Method            Method            `json:"method"`
-	Reference         string            `json:"reference"`
-	Description       string            `json:"description,omitempty"`
-	Customer          *Customer         `json:"customer,omitempty"`
-	Country           string            `json:"country,omitempty"`
-	Capture           CaptureMode       `json:"capture"`
-	ReturnURL         string            `json:"return_url,omitempty"`
-	Metadata          map[string]string `json:"metadata,omitempty"`
-	Bank              string            `json:"bank,omitempty"`
-	Provider          string            `json:"provider,omitempty"`
-	ProviderPaymentID string            `json:"provider_payment_id,omitempty"`
-	AmountCaptured    int64             `json:"amount_captured"`
-	AmountRefunded    int64             `json:"amount_refunded"`
-	NextAction        *NextAction       `json:"next_action,omitempty"`
-	Route             Route             `json:"route"`
-	Attempts          []Attempt         `json:"attempts"`
-	Refunds           []Refund          `json:"refunds,omitempty"`
-	Failure           *Failure          `json:"failure,omitempty"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	ID          string            `json:"id"`
+	MerchantID  string            `json:"-"`
+	Status      Status            `json:"status"`
+	Amount      int64             `json:"amount"`
+	Currency    Currency          `json:"currency"`
+	Method      Method            `json:"method,omitempty"` // empty until the customer chooses (hosted checkout)
+	Reference   string            `json:"reference"`
+	Description string            `json:"description,omitempty"`
+	Customer    *Customer         `json:"customer,omitempty"`
+	Country     string            `json:"country,omitempty"`
+	Capture     CaptureMode       `json:"capture"`
+	ReturnURL   string            `json:"return_url,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Bank        string            `json:"bank,omitempty"`
+	// Checkout is "hosted" when the customer completes the payment on
+	// payrouter's checkout page (next_action.url) and chooses the method there.
+	Checkout          string      `json:"checkout,omitempty"`
+	Provider          string      `json:"provider,omitempty"`
+	ProviderPaymentID string      `json:"provider_payment_id,omitempty"`
+	AmountCaptured    int64       `json:"amount_captured"`
+	AmountRefunded    int64       `json:"amount_refunded"`
+	NextAction        *NextAction `json:"next_action,omitempty"`
+	Route             Route       `json:"route"`
+	Attempts          []Attempt   `json:"attempts"`
+	Refunds           []Refund    `json:"refunds,omitempty"`
+	Failure           *Failure    `json:"failure,omitempty"`
+	CreatedAt         time.Time   `json:"created_at"`
+	UpdatedAt         time.Time   `json:"updated_at"`
 
 	// Tokens are the merchant's provider-specific card tokens. They are kept
 	// so that the resolver can retry with the same parameters, and never

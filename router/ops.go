@@ -64,6 +64,16 @@ func (r *Router) Cancel(ctx context.Context, merchantID, id string) (*payrouter.
 	default:
 		return nil, invalidState("payment is %s; only an authorized payment or one awaiting the customer can be canceled", p.Status)
 	}
+	if len(p.Attempts) == 0 {
+		// A hosted checkout nobody chose a method for: nothing at any provider.
+		return r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+			if len(q.Attempts) > 0 {
+				return errChosen(q)
+			}
+			_, err := q.Fail(payrouter.StatusCanceled, payrouter.Failure{Code: "canceled", Message: "canceled before a method was chosen"}, r.now().UTC())
+			return err
+		})
+	}
 	g, err := r.active(p)
 	if err != nil {
 		return nil, err

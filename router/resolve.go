@@ -141,14 +141,7 @@ func statusReq(p *payrouter.Payment, a *payrouter.Attempt) *providers.StatusRequ
 // payment nobody wants.
 func (r *Router) ask(ctx context.Context, p *payrouter.Payment, a *payrouter.Attempt, g *Guarded, active bool) (*providers.Result, error) {
 	if active && g.Capabilities().IdempotentRetry && r.now().Sub(a.StartedAt) < idempotentRetryWindow && a.ProviderPaymentID == "" {
-		req := &providers.AuthorizeRequest{
-			PaymentID: p.ID, Attempt: a.N, IdempotencyKey: a.IdempotencyKey, Amount: p.Amount, Currency: p.Currency,
-			Method: p.Method, Capture: p.Capture, Token: p.Tokens[a.Provider], Bank: p.Bank, Description: p.Description,
-			Reference: p.Reference, ReturnURL: p.ReturnURL, Metadata: p.Metadata,
-		}
-		if p.Customer != nil {
-			req.Customer = *p.Customer
-		}
+		req := r.authorizeRequest(p, a)
 		cctx, cancel := context.WithTimeout(ctx, timeoutOr(g.Timeout, 10*time.Second))
 		defer cancel()
 		// Not through the breaker: resolving must go on while it is open.

@@ -50,6 +50,9 @@ type Options struct {
 	PaymentTTL time.Duration
 	// ResolveBackoff is the resolver's first delay; it doubles up to 10 min.
 	ResolveBackoff time.Duration
+	// CheckoutURL renders the hosted checkout page's URL for a payment
+	// (next_action.url); nil refuses checkout "hosted".
+	CheckoutURL func(p *payrouter.Payment) string
 	// Outcomes, when set, is told every call that reached a provider and
 	// was approved or declined (the adaptive strategy's samples).
 	Outcomes OutcomeRecorder
@@ -130,6 +133,9 @@ type CreateRequest struct {
 	Tokens      map[string]string
 	Bank        string
 	Provider    string // pin
+	// Checkout "hosted": store the payment awaiting the customer's choice
+	// on the hosted checkout page instead of paying now (Method optional).
+	Checkout string
 }
 
 // NewPayment builds the payment a request describes, with a fresh id.
@@ -143,7 +149,7 @@ func (r *Router) NewPayment(req *CreateRequest) *payrouter.Payment {
 		ID: NewID("pay_"), MerchantID: req.MerchantID, Status: payrouter.StatusProcessing,
 		Amount: req.Amount, Currency: req.Currency, Method: req.Method, Reference: req.Reference,
 		Description: req.Description, Customer: req.Customer, Country: req.Country, Capture: capture,
-		ReturnURL: req.ReturnURL, Metadata: req.Metadata, Tokens: req.Tokens, Bank: req.Bank,
+		ReturnURL: req.ReturnURL, Metadata: req.Metadata, Tokens: req.Tokens, Bank: req.Bank, Checkout: req.Checkout,
 		Attempts: []payrouter.Attempt{}, CreatedAt: now, UpdatedAt: now,
 	}
 }
@@ -223,6 +229,9 @@ func (r *Router) PayIdempotent(ctx context.Context, req *CreateRequest, idem *Id
 
 func (r *Router) pay(ctx context.Context, req *CreateRequest, idem *Idempotency, res *PayResult) (*payrouter.Payment, error) {
 	p := r.NewPayment(req)
+	if req.Checkout == payrouter.CheckoutHosted {
+		return r.openCheckout(ctx, p, idem, res)
+	}
 	plan, err := r.routing.Plan(p, req.Provider)
 	if err != nil {
 		return nil, err
@@ -240,7 +249,7 @@ func (r *Router) pay(ctx context.Context, req *CreateRequest, idem *Idempotency,
 	// answer into an ambiguous one (the idempotency key replays the result).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Deadline)
 	defer cancel()
-	return r.run(ctx, p, plan.Candidates, idem, res)
+	return r.run(ctx, p, plan.Candidates, idem, res, nil)
 }
 
 // updatePayment saves through the store's PaymentWriter when it has one
@@ -260,8 +269,11 @@ func (r *Router) updatePayment(ctx context.Context, id string, fn func(q *payrou
 // one in the same transaction that closes the previous attempt, so a crash
 // at any point leaves an attempt recorded before its call. With idem, the
 // key is claimed with the create and completed with the final update (see
-// PayIdempotent); res tells the caller which happened.
-func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate, idem *Idempotency, out *PayResult) (*payrouter.Payment, error) {
+// PayIdempotent); res tells the caller which happened. With first, the
+// payment already exists (hosted checkout): first writes it with its first
+// attempt instead of the create, and returns what it saved.
+func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate, idem *Idempotency, out *PayResult,
+	first func(context.Context, *payrouter.Payment) (*payrouter.Payment, error)) (*payrouter.Payment, error) {
 	var reasons []string
 	base := p.Route.Reason
 	withReasons := func() string {
@@ -298,7 +310,13 @@ func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidat
 	r.startAttempt(p, c)
 	p.Route.Reason = withReasons() // candidates skipped before the first call
 	p.ResolveAt = r.nextResolve(p, p.CreatedAt)
-	if idem != nil {
+	if first != nil {
+		saved, err := first(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		p = saved
+	} else if idem != nil {
 		rec, err := r.store.(store.PaymentWriter).CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{
 			MerchantID: idem.MerchantID, Key: idem.Key, RequestHash: idem.RequestHash, Now: idem.Now})
 		if err != nil {
@@ -521,16 +539,28 @@ func (r *Router) startAttempt(p *payrouter.Payment, c *Candidate) {
 }
 
 func (r *Router) authorize(ctx context.Context, p *payrouter.Payment, c *Candidate, a *payrouter.Attempt) (*providers.Result, error) {
+	return r.providers[c.Provider].Authorize(ctx, r.authorizeRequest(p, a))
+}
+
+// authorizeRequest is the one request an attempt sends: the first call and
+// the resolver's same-key resend must be identical, or the provider answers
+// the resend with an idempotency error.
+func (r *Router) authorizeRequest(p *payrouter.Payment, a *payrouter.Attempt) *providers.AuthorizeRequest {
 	req := &providers.AuthorizeRequest{
 		PaymentID: p.ID, Attempt: a.N, IdempotencyKey: a.IdempotencyKey,
 		Amount: p.Amount, Currency: p.Currency, Method: p.Method, Capture: p.Capture,
-		Token: p.Tokens[c.Provider], Bank: p.Bank, Description: p.Description,
+		Token: p.Tokens[a.Provider], Bank: p.Bank, Description: p.Description,
 		Reference: p.Reference, ReturnURL: p.ReturnURL, Metadata: p.Metadata,
+	}
+	if p.Checkout == payrouter.CheckoutHosted && r.opts.CheckoutURL != nil {
+		// The provider's page sends the customer back to the checkout
+		// page, which shows the result and then returns to the merchant.
+		req.ReturnURL = r.opts.CheckoutURL(p)
 	}
 	if p.Customer != nil {
 		req.Customer = *p.Customer
 	}
-	return r.providers[c.Provider].Authorize(ctx, req)
+	return req
 }
 
 // finishAttempt records a call's outcome on the stored attempt.

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/approval"
 	"github.com/payrouter/payrouter/internal/breakerstore"
+	"github.com/payrouter/payrouter/internal/checkout"
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/events"
 	"github.com/payrouter/payrouter/internal/httpapi"
@@ -142,11 +144,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		guarded[name] = g
 		soft[name] = pc.SoftDeclines
 	}
+	co := a.checkoutPage(st)
+	var checkoutURL func(*payrouter.Payment) string
+	if co != nil {
+		checkoutURL = co.URL
+	}
 	a.Router = router.New(st, a.Rules, guarded, router.Options{
 		Deadline: cfg.Router.Deadline.D(30 * time.Second), MaxAttempts: cfg.Router.MaxAttempts,
 		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
-		ResolveBackoff: cfg.Router.ResolveBackoff.D(0), Outcomes: a.Approvals,
+		ResolveBackoff: cfg.Router.ResolveBackoff.D(0), Outcomes: a.Approvals, CheckoutURL: checkoutURL,
 	}, a.Log)
+	if co != nil {
+		co.Router = a.Router
+		co.Mount(mux)
+	}
 
 	sources := map[string]inbox.Source{}
 	for name, p := range a.Providers {
@@ -182,6 +193,25 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	api.Deliveries = a.Events
 	a.Handler = api.Handler(mux)
 	return a, nil
+}
+
+// checkoutPage builds the hosted checkout page, or nil when it has no
+// secret to sign its tokens with (outside sandbox, checkout.secret).
+func (a *App) checkoutPage(st store.Store) *checkout.Server {
+	secret := []byte(a.Config.Checkout.Secret)
+	if len(secret) == 0 {
+		if !a.Config.Sandbox {
+			return nil
+		}
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	names := map[string]string{}
+	for _, m := range a.Config.Merchants {
+		names[m.ID] = m.DisplayName
+	}
+	return &checkout.Server{Payments: st, Secret: secret, PublicURL: strings.TrimSuffix(a.URL, "/"), Merchants: names,
+		Sandbox: a.Config.Sandbox, Log: a.Log}
 }
 
 // trackApprovals sets up the adaptive strategy's counters, shared through

@@ -28,6 +28,7 @@ type Config struct {
 	Router    Router              `yaml:"router"`
 	Events    Events              `yaml:"events"`
 	Log       Log                 `yaml:"log"`
+	Checkout  Checkout            `yaml:"checkout"`
 	Rules     yaml.Node           `yaml:"rules"`   // package rules
 	Default   yaml.Node           `yaml:"default"` // package rules
 	Fees      yaml.Node           `yaml:"fees"`    // package rules
@@ -41,6 +42,14 @@ type Config struct {
 	// served by `payrouter sim` at this base URL instead of in this
 	// process, so they outlive a router restart (crash tests).
 	SimURL string `yaml:"sim_url"`
+}
+
+// Checkout configures the hosted checkout page (/checkout/…).
+type Checkout struct {
+	// Secret keys the page tokens (HMAC-SHA256); every instance must share
+	// it. Empty: a random one per start in sandbox, hosted checkout
+	// refused otherwise.
+	Secret string `yaml:"secret"`
 }
 
 // Server is the HTTP listener.
@@ -77,6 +86,8 @@ type Merchant struct {
 	APIKeys       []string `yaml:"api_keys"`
 	WebhookURL    string   `yaml:"webhook_url"`
 	WebhookSecret string   `yaml:"webhook_secret"`
+	// DisplayName is what the hosted checkout page shows the customer.
+	DisplayName string `yaml:"display_name"`
 }
 
 // Breaker configures a provider's circuit breakers (one per method).

@@ -43,6 +43,7 @@ type createBody struct {
 	PaymentMethodTokens map[string]string   `json:"payment_method_tokens"`
 	Bank                string              `json:"bank"`
 	Provider            string              `json:"provider"`
+	Checkout            string              `json:"checkout"`
 }
 
 // decodeJSON decodes one JSON object strictly: unknown fields, wrong types,
@@ -121,8 +122,12 @@ func (b *createBody) toRequest(merchantID string) (*router.CreateRequest, error)
 	if err != nil {
 		return nil, payrouter.InvalidParam("currency", "%q is not a supported currency", b.Currency)
 	}
+	if b.Checkout != "" && b.Checkout != payrouter.CheckoutHosted {
+		return nil, payrouter.InvalidParam("checkout", "must be hosted (or absent)")
+	}
+	hosted := b.Checkout == payrouter.CheckoutHosted
 	m := payrouter.Method(b.Method)
-	if !m.Valid() {
+	if !m.Valid() && !(hosted && m == "") {
 		return nil, payrouter.InvalidParam("method", "must be one of card, gopay, ovo, dana, shopeepay, qris, bank_transfer")
 	}
 	if b.Reference == "" || len(b.Reference) > 128 {
@@ -138,7 +143,7 @@ func (b *createBody) toRequest(merchantID string) (*router.CreateRequest, error)
 	if b.Country != "" && !countryRe.MatchString(b.Country) {
 		return nil, payrouter.InvalidParam("country", "must be an ISO 3166 alpha-2 code like ID")
 	}
-	if m == payrouter.MethodBankTransfer && !banks[b.Bank] {
+	if m == payrouter.MethodBankTransfer && !banks[b.Bank] && !(hosted && b.Bank == "") {
 		return nil, payrouter.InvalidParam("bank", "must be one of bca, bni, bri, permata, mandiri, cimb, bsi for bank_transfer")
 	}
 	if m != payrouter.MethodBankTransfer && b.Bank != "" {
@@ -154,13 +159,17 @@ func (b *createBody) toRequest(merchantID string) (*router.CreateRequest, error)
 				Message: "raw card numbers are not accepted; tokenize the card with the provider and send payment_method_tokens"}
 		}
 	}
-	if m == payrouter.MethodCard && len(b.PaymentMethodTokens) == 0 {
+	if hosted && (len(b.PaymentMethodTokens) > 0 || b.Provider != "") {
+		return nil, payrouter.InvalidParam("checkout", "hosted checkout collects the card on its page and routes by the rules: payment_method_tokens and provider do not apply")
+	}
+	if m == payrouter.MethodCard && len(b.PaymentMethodTokens) == 0 && !hosted {
 		return nil, payrouter.InvalidParam("payment_method_tokens", "is required for card payments: one token per provider the card may go to")
 	}
 	return &router.CreateRequest{
 		MerchantID: merchantID, Amount: b.Amount.n, Currency: cur, Method: m, Reference: b.Reference,
 		Description: b.Description, Customer: b.Customer, Country: b.Country, Capture: capture,
 		ReturnURL: b.ReturnURL, Metadata: b.Metadata, Tokens: b.PaymentMethodTokens, Bank: b.Bank, Provider: b.Provider,
+		Checkout: b.Checkout,
 	}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -191,33 +192,78 @@ func (s *Sim) pay(w http.ResponseWriter, r *http.Request, o Outcome) {
 	}
 }
 
-var checkoutPage = template.Must(template.New("c").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>{{.Name}} sandbox checkout</title>
-<style>body{font-family:sans-serif;max-width:28em;margin:3em auto}button{font-size:1.2em;margin:.3em}</style></head>
-<body><h1>{{.Name}} sandbox checkout</h1>
-<p>Payment <code>{{.ID}}</code>{{with .Entry}}: {{.Amount}} {{.Currency}}, status <b>{{.Status}}</b>{{end}}</p>
-{{if .Done}}<p id="result">Outcome sent: {{.Done}}</p>{{end}}
-<form method="post"><button name="outcome" value="success" id="pay">Pay</button>
-<button name="outcome" value="failure" id="fail">Fail</button>
-<button name="outcome" value="expire" id="expire">Let it expire</button></form></body></html>`))
+// Page is what a simulator's checkout page shows of a payment, as the
+// provider's own page would: the amount in payrouter's minor units, the
+// customer-facing state, the QR payload of a QR flow, and where the
+// provider sends the customer once the payment has an outcome.
+type Page struct {
+	Amount    int64
+	Currency  string
+	State     PageState
+	QRString  string
+	ReturnURL string // with the provider's own query parameters
+}
 
-func (s *Sim) entry(id string) *LedgerEntry {
+// PageState is a payment's state as the customer sees it.
+type PageState string
+
+const (
+	PagePending  PageState = "pending"
+	PagePaid     PageState = "paid"
+	PageFailed   PageState = "failed"
+	PageExpired  PageState = "expired"
+	PageCanceled PageState = "canceled"
+)
+
+// Pager is implemented by backends whose checkout page shows the payment
+// like the provider's (every simulator of ours); others get the ledger
+// entry.
+type Pager interface {
+	Page(id string) (Page, bool)
+}
+
+var checkoutPage = template.Must(template.New("c").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Name}} sandbox checkout</title>
+<style>body{font-family:system-ui,sans-serif;max-width:26em;margin:2em auto;padding:0 1em}button,a.b{display:block;width:100%;font-size:1.1em;margin:.4em 0;padding:.7em;text-align:center}.amount{font-size:1.8em;font-weight:bold}svg{width:14em;height:auto}</style></head>
+<body><h1>{{.Name}} <small>(sandbox)</small></h1>
+<p class="amount" id="amount">{{.Amount}}</p>
+<p>Status: <b id="state" data-state="{{.State}}">{{.StateText}}</b></p>
+{{with .QR}}<div id="qr">{{.}}</div>{{end}}
+{{if eq .State "pending"}}<form method="post"><button name="outcome" value="success" id="pay">Pay</button>
+<button name="outcome" value="failure" id="fail">Fail</button>
+<button name="outcome" value="expire" id="expire">Let it expire</button></form>
+{{else}}{{with .ReturnURL}}<p><a class="b" id="return" href="{{.}}">Back to the merchant</a></p>{{end}}{{end}}
+</body></html>`))
+
+var stateText = map[PageState]string{PagePending: "awaiting payment", PagePaid: "paid", PageFailed: "failed", PageExpired: "expired", PageCanceled: "canceled"}
+
+func (s *Sim) page(id string) (Page, bool) {
+	if pg, ok := s.Backend.(Pager); ok {
+		return pg.Page(id)
+	}
 	for _, e := range s.Backend.Ledger() {
 		if e.ID == id {
-			return &e
+			return Page{Amount: e.Amount, Currency: e.Currency, State: PagePending}, true
 		}
 	}
-	return nil
+	return Page{}, false
 }
 
 func (s *Sim) handleCheckout(w http.ResponseWriter, r *http.Request) {
-	e := s.entry(r.PathValue("id"))
-	if e == nil {
+	pg, ok := s.page(r.PathValue("id"))
+	if !ok {
 		http.Error(w, "no such payment", http.StatusNotFound)
 		return
 	}
+	var qr template.HTML
+	if pg.QRString != "" && pg.State == PagePending {
+		qr = qrSVG(pg.QRString)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = checkoutPage.Execute(w, map[string]any{"Name": s.Name, "ID": r.PathValue("id"), "Entry": e, "Done": r.URL.Query().Get("done")})
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	_ = checkoutPage.Execute(w, map[string]any{"Name": s.Name, "ID": r.PathValue("id"), "Amount": money(pg.Amount, pg.Currency),
+		"State": pg.State, "StateText": stateText[pg.State], "QR": qr, "ReturnURL": pg.ReturnURL})
 }
 
 func (s *Sim) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
@@ -226,11 +272,35 @@ func (s *Sim) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad outcome", http.StatusBadRequest)
 		return
 	}
-	if err := s.Backend.Pay(r.Context(), r.PathValue("id"), o); err != nil {
+	id := r.PathValue("id")
+	if err := s.Backend.Pay(r.Context(), id, o); err != nil {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
-	http.Redirect(w, r, r.URL.Path+"?done="+string(o), http.StatusSeeOther)
+	// As the provider's page does: back to where the payment said, or
+	// this page showing the outcome.
+	if pg, ok := s.page(id); ok && pg.ReturnURL != "" {
+		http.Redirect(w, r, pg.ReturnURL, http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+}
+
+// WithQuery adds provider-style query parameters to a return URL.
+func WithQuery(raw string, kv ...string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // withFaults applies the fault mode to wire API requests.

@@ -92,6 +92,7 @@ type tx struct {
 	BillerCode    string
 	Card3DS       bool
 	Manual        bool
+	CallbackURL   string // gopay / shopeepay: where the app returns the customer
 	Created       time.Time
 	Settled       time.Time
 	Expiry        time.Time
@@ -280,6 +281,12 @@ func (b *Backend) charge(r *http.Request, body []byte) answer {
 			return errBody(411, "Token id is missing, invalid, or timed out")
 		}
 	case "gopay", "shopeepay", "qris":
+		if req.Gopay != nil {
+			t.CallbackURL = req.Gopay.CallbackURL
+		}
+		if req.ShopeePay != nil {
+			t.CallbackURL = req.ShopeePay.CallbackURL
+		}
 		t.Status, t.StatusCode = "pending", "201"
 		t.StatusMessage = map[string]string{"gopay": "GO-PAY transaction is created", "shopeepay": "ShopeePay transaction is created", "qris": "QRIS transaction is created"}[req.PaymentType]
 		t.Expiry = now.Add(15 * time.Minute)
@@ -727,4 +734,34 @@ func uuid() string {
 	u[8] = u[8]&0x3f | 0x80
 	h := hex.EncodeToString(u[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// Page implements sim.Pager: e-wallet pages return to the charge's
+// callback_url with order_id and result, as Midtrans' deeplink flow does.
+func (b *Backend) Page(id string) (sim.Page, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.lookup(id)
+	if t == nil {
+		return sim.Page{}, false
+	}
+	pg := sim.Page{Amount: t.Gross, Currency: "IDR", State: sim.PagePending}
+	if t.PaymentType == "qris" || t.PaymentType == "gopay" {
+		pg.QRString = qrString(t.ID, t.Gross)
+	}
+	result := ""
+	switch t.Status {
+	case "settlement", "capture", "authorize":
+		pg.State, result = sim.PagePaid, "success"
+	case "deny", "failure":
+		pg.State, result = sim.PageFailed, "failure"
+	case "expire":
+		pg.State, result = sim.PageExpired, "failure"
+	case "cancel":
+		pg.State, result = sim.PageCanceled, "failure"
+	}
+	if result != "" && t.CallbackURL != "" {
+		pg.ReturnURL = sim.WithQuery(t.CallbackURL, "order_id", t.OrderID, "result", result)
+	}
+	return pg, true
 }

@@ -153,6 +153,7 @@ type txn struct {
 	created     time.Time
 	finished    time.Time
 	extID       string
+	returnURL   string // urlParams PAY_RETURN: where the wallet sends the customer back
 }
 
 type refundRec struct {
@@ -322,6 +323,10 @@ func (b *Backend) payment(body []byte) *sim.Replay {
 		MerchantID         string          `json:"merchantId"`
 		Amount             snapbi.Money    `json:"amount"`
 		AdditionalInfo     json.RawMessage `json:"additionalInfo"`
+		URLParams          []struct {
+			URL  string `json:"url"`
+			Type string `json:"type"`
+		} `json:"urlParams"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return snapErr(400, "54", "00", "Bad Request")
@@ -359,6 +364,11 @@ func (b *Backend) payment(body []byte) *sim.Replay {
 		now := b.o.Now()
 		t = &txn{seq: b.seq, pref: req.PartnerReferenceNo, amount: amount, status: "01", created: now,
 			ref: fmt.Sprintf("%s%08d%s", now.In(time.FixedZone("WIB", 7*3600)).Format("20060102150405"), b.seq, randDigits(6))}
+		for _, u := range req.URLParams {
+			if u.Type == "PAY_RETURN" {
+				t.returnURL = u.URL
+			}
+		}
 		b.txns[t.ref] = t
 		b.byPRef[t.pref] = t
 	}
@@ -617,4 +627,30 @@ func randDigits(n int) string {
 		b[i] = '0' + b[i]%10
 	}
 	return string(b)
+}
+
+// Page implements sim.Pager: after the outcome the wallet's page returns to
+// the payment's PAY_RETURN url.
+func (b *Backend) Page(id string) (sim.Page, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.txns[id]
+	if t == nil {
+		return sim.Page{}, false
+	}
+	pg := sim.Page{Amount: t.amount, Currency: "IDR", State: sim.PagePending}
+	switch {
+	case t.status == "00":
+		pg.State = sim.PagePaid
+	case t.status == "05" && t.closeReason == "EXPIRED":
+		pg.State = sim.PageExpired
+	case t.status == "05":
+		pg.State = sim.PageCanceled
+	case t.status != "01" && t.status != "02" && t.status != "03":
+		pg.State = sim.PageFailed
+	}
+	if pg.State != sim.PagePending {
+		pg.ReturnURL = t.returnURL
+	}
+	return pg, true
 }

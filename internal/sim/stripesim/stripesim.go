@@ -959,3 +959,33 @@ func randID(n int) string {
 	}
 	return string(buf)
 }
+
+// Page implements sim.Pager: Stripe's 3-D Secure page returns the customer
+// to the PaymentIntent's return_url with payment_intent and
+// redirect_status, as Stripe does.
+func (b *Backend) Page(id string) (sim.Page, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pi, ok := b.intents[id]
+	if !ok {
+		return sim.Page{}, false
+	}
+	amount := pi.Amount
+	if pi.Currency == "idr" {
+		amount /= 100 // Stripe's IDR has two decimals; payrouter's none
+	}
+	pg := sim.Page{Amount: amount, Currency: pi.Currency, State: sim.PagePending}
+	redirect := ""
+	switch {
+	case pi.Status == "succeeded" || pi.Status == "requires_capture":
+		pg.State, redirect = sim.PagePaid, "succeeded"
+	case pi.Status == "canceled":
+		pg.State, redirect = sim.PageCanceled, "failed"
+	case pi.LastPaymentError != nil:
+		pg.State, redirect = sim.PageFailed, "failed"
+	}
+	if redirect != "" {
+		pg.ReturnURL = sim.WithQuery(pi.ReturnURL, "payment_intent", pi.ID, "redirect_status", redirect)
+	}
+	return pg, true
+}

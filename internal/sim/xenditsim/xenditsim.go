@@ -706,3 +706,31 @@ func uuid() string {
 	h := hex.EncodeToString(u[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// Page implements sim.Pager: e-wallet and 3-D Secure pages return to the
+// channel's success_return_url or failure_return_url, as Xendit does.
+func (b *Backend) Page(id string) (sim.Page, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.prs[id]
+	if !ok {
+		return sim.Page{}, false
+	}
+	pg := sim.Page{Amount: p.Amount, Currency: string(p.Currency), State: sim.PagePending}
+	pg.QRString, _ = p.Props["qr_string"].(string)
+	back := ""
+	switch p.Status {
+	case "SUCCEEDED", "AWAITING_CAPTURE":
+		pg.State, back = sim.PagePaid, "success_return_url"
+	case "FAILED":
+		pg.State, back = sim.PageFailed, "failure_return_url"
+	case "EXPIRED":
+		pg.State, back = sim.PageExpired, "failure_return_url"
+	case "CANCELED", "VOIDED":
+		pg.State, back = sim.PageCanceled, "failure_return_url"
+	}
+	if back != "" {
+		pg.ReturnURL, _ = p.Props[back].(string)
+	}
+	return pg, true
+}

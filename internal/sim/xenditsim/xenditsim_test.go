@@ -54,9 +54,10 @@ func TestCheckoutPage(t *testing.T) {
 		t.Fatalf("create: %d %+v", resp.StatusCode, pr)
 	}
 	page := pr.Actions[0].URL
-	resp, err = http.PostForm(page, url.Values{"outcome": {"success"}})
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("checkout post: %v %v", resp, err)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.PostForm(page, url.Values{"outcome": {"success"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://m.example/ok" {
+		t.Fatalf("checkout post: %v %v, want 303 back to the success_return_url", resp, err)
 	}
 	resp.Body.Close()
 	h := <-got

@@ -202,6 +202,7 @@ type paymentDoc struct {
 	ReturnURL   string                `json:"return_url,omitempty"`
 	Metadata    map[string]string     `json:"metadata"`
 	Bank        string                `json:"bank,omitempty"`
+	Checkout    string                `json:"checkout,omitempty"`
 	NextAction  *payrouter.NextAction `json:"next_action,omitempty"`
 	Route       payrouter.Route       `json:"route"`
 	Failure     *payrouter.Failure    `json:"failure,omitempty"`
@@ -211,7 +212,7 @@ type paymentDoc struct {
 func paymentArgs(s *Store, p *payrouter.Payment) ([]any, error) {
 	doc, err := json.Marshal(paymentDoc{
 		Description: p.Description, Customer: p.Customer, Country: p.Country, Capture: p.Capture,
-		ReturnURL: p.ReturnURL, Metadata: p.Metadata, Bank: p.Bank, NextAction: p.NextAction,
+		ReturnURL: p.ReturnURL, Metadata: p.Metadata, Bank: p.Bank, Checkout: p.Checkout, NextAction: p.NextAction,
 		Route: p.Route, Failure: p.Failure, Tokens: p.Tokens,
 	})
 	if err != nil {
@@ -247,7 +248,7 @@ func scanPayment(row rowScanner) (*payrouter.Payment, error) {
 	p.CreatedAt, p.UpdatedAt, p.ResolveAt, p.ExpiresAt = created, updated, resolveAt, expiresAt
 	p.Description, p.Customer, p.Country, p.Capture = d.Description, d.Customer, d.Country, d.Capture
 	p.ReturnURL, p.Metadata, p.Bank, p.NextAction = d.ReturnURL, d.Metadata, d.Bank, d.NextAction
-	p.Route, p.Failure, p.Tokens = d.Route, d.Failure, d.Tokens
+	p.Route, p.Failure, p.Tokens, p.Checkout = d.Route, d.Failure, d.Tokens, d.Checkout
 	p.SetRevision(version)
 	return &p, nil
 }

@@ -99,6 +99,7 @@ func fullPayment(merchant string, n int) *payrouter.Payment {
 	p.ReturnURL = "https://shop.example/return?x=1&y=2"
 	p.Metadata = map[string]string{"order": "42", "note": "quote \" and \\ backslash"}
 	p.Bank = "bca"
+	p.Checkout = payrouter.CheckoutHosted
 	p.AmountCaptured = 50000
 	p.AmountRefunded = 1000
 	p.NextAction = &payrouter.NextAction{Type: "qr_code", URL: "https://pay.example/qr", QRString: "000201...",
