@@ -323,10 +323,8 @@ func (b *Backend) payment(body []byte) *sim.Replay {
 		MerchantID         string          `json:"merchantId"`
 		Amount             snapbi.Money    `json:"amount"`
 		AdditionalInfo     json.RawMessage `json:"additionalInfo"`
-		URLParams          []struct {
-			URL  string `json:"url"`
-			Type string `json:"type"`
-		} `json:"urlParams"`
+		URLParams          []urlParam `json:"urlParams"` // DANA, OVO
+		URLParam           []urlParam `json:"urlParam"`  // GoPay
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return snapErr(400, "54", "00", "Bad Request")
@@ -364,7 +362,7 @@ func (b *Backend) payment(body []byte) *sim.Replay {
 		now := b.o.Now()
 		t = &txn{seq: b.seq, pref: req.PartnerReferenceNo, amount: amount, status: "01", created: now,
 			ref: fmt.Sprintf("%s%08d%s", now.In(time.FixedZone("WIB", 7*3600)).Format("20060102150405"), b.seq, randDigits(6))}
-		for _, u := range req.URLParams {
+		for _, u := range append(req.URLParams, req.URLParam...) {
 			if u.Type == "PAY_RETURN" {
 				t.returnURL = u.URL
 			}
@@ -627,6 +625,11 @@ func randDigits(n int) string {
 		b[i] = '0' + b[i]%10
 	}
 	return string(b)
+}
+
+type urlParam struct {
+	URL  string `json:"url"`
+	Type string `json:"type"`
 }
 
 // Page implements sim.Pager: after the outcome the wallet's page returns to
