@@ -44,12 +44,15 @@ type fixtureWallet struct {
 func (f *fixtureWallet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	ts := r.Header.Get("X-TIMESTAMP")
-	if r.URL.Path == Wallet().AccessTokenPath {
-		if err := snapbi.VerifyRSA(f.pub, snapbi.AccessTokenStringToSign(r.Header.Get("X-CLIENT-KEY"), ts), r.Header.Get("X-SIGNATURE")); err != nil {
-			f.t.Errorf("token signature: %v", err)
+	// DANA's SDK sends no Authorization on Payment Gateway calls and never
+	// asks for a B2B token (utils/snap_header.go, payment_gateway/v1).
+	if a := r.Header.Get("Authorization"); a != "" {
+		f.t.Errorf("%s: Authorization %q sent; DANA's Payment Gateway takes none", r.URL.Path, a)
+	}
+	for _, h := range []string{"X-PARTNER-ID", "X-EXTERNAL-ID", "CHANNEL-ID", "X-SIGNATURE", "X-TIMESTAMP"} {
+		if r.Header.Get(h) == "" {
+			f.t.Errorf("%s: header %s missing", r.URL.Path, h)
 		}
-		io.WriteString(w, `{"responseCode":"2007300","responseMessage":"Successful","accessToken":"tok","tokenType":"Bearer","expiresIn":"900"}`)
-		return
 	}
 	sts, _ := snapbi.StringToSign(r.Method, r.URL.Path, body, ts)
 	if err := snapbi.VerifyRSA(f.pub, sts, r.Header.Get("X-SIGNATURE")); err != nil {
@@ -132,7 +135,12 @@ func TestCreateOrderAgainstDocFixtures(t *testing.T) {
 			t.Errorf("we send %q, which DANA's documented request does not have", k)
 		}
 	}
-	for _, k := range []string{"partnerReferenceNo", "merchantId", "amount.value", "amount.currency", "urlParams[].type", "additionalInfo.order.orderTitle", "additionalInfo.envInfo.sourcePlatform"} {
+	// Required by dana-go's CreateOrderByRedirectRequest,
+	// CreateOrderByRedirectAdditionalInfo, EnvInfo, UrlParam and
+	// OrderRedirectObject models.
+	for _, k := range []string{"partnerReferenceNo", "merchantId", "amount.value", "amount.currency", "validUpTo",
+		"urlParams[].url", "urlParams[].type", "urlParams[].isDeeplink", "additionalInfo.mcc",
+		"additionalInfo.order.orderTitle", "additionalInfo.envInfo.sourcePlatform", "additionalInfo.envInfo.terminalType"} {
 		if !sentKeys[k] {
 			t.Errorf("we do not send %q", k)
 		}
