@@ -1,8 +1,11 @@
 // Package xenditsim is a stateful simulator of Xendit's Payment Requests
 // API for payrouter's sandbox: POST /payment_requests, GET
 // /payment_requests/{id}, GET /payment_requests?reference_id=…, POST
-// /payment_requests/{id}/captures, POST /v3/payment_requests/{id}/cancel and
-// POST /refunds, with HTTP Basic auth (secret key, empty password),
+// /payment_requests/{id}/captures, POST /v3/payment_requests/{id}/cancel,
+// POST /refunds, test mode's POST /payment_requests/{id}/payments/simulate,
+// and the settlement data Xendit's Balance and Transaction API serves
+// (GET /transactions, GET /balance), with HTTP Basic auth (secret key,
+// empty password),
 // idempotency-key replay, Xendit's JSON shapes and error bodies
 // ({error_code, message}), and webhooks carrying x-callback-token.
 //
@@ -19,6 +22,15 @@
 //
 // Ledger ids are payment request ids, references the reference_id, amounts
 // minor units of the currency (whole rupiah for IDR).
+//
+// Settlement (transactions.go): every capture records a PAYMENT
+// transaction (MONEY_IN, fee per the sandbox fee table, Fees) and every
+// refund a REFUND transaction (MONEY_OUT, no fee). They settle after
+// Options.SettleAfter (0: at once, T+0): settlement_status PENDING until
+// estimated_settlement_time, then SETTLED. Assumptions (Xendit does not
+// document them for payment requests): a PAYMENT's product_id is the
+// payment request id and its reference_id the payment request's; a
+// REFUND's product_id is the refund id and its reference_id the refund's.
 package xenditsim
 
 import (
@@ -51,6 +63,10 @@ type Options struct {
 	BusinessID string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Fees is the sandbox fee table (default DefaultFees).
+	Fees map[string]Fee
+	// SettleAfter delays settlement of captured payments (default 0: T+0).
+	SettleAfter time.Duration
 }
 
 // Backend is the simulator; it implements sim.Backend.
@@ -64,6 +80,7 @@ type Backend struct {
 	prs   map[string]*pr
 	order []string
 	vaSeq int
+	txns  []*txn // settlement transactions, oldest first
 }
 
 type refund struct {
@@ -115,6 +132,12 @@ func New(o Options) *Backend {
 	b.mux.HandleFunc("POST /payment_requests/{id}/captures", b.post(b.capture))
 	b.mux.HandleFunc("POST /v3/payment_requests/{id}/cancel", b.post(b.cancel))
 	b.mux.HandleFunc("POST /refunds", b.post(b.refund))
+	b.mux.HandleFunc("POST /payment_requests/{id}/payments/simulate", b.post(b.simulate))
+	b.mux.HandleFunc("GET /transactions", b.listTransactions)
+	b.mux.HandleFunc("GET /balance", b.balance)
+	if o.Fees == nil {
+		b.opts.Fees = DefaultFees()
+	}
 	return b
 }
 
@@ -335,6 +358,9 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 	b.mu.Lock()
 	b.prs[p.ID] = p
 	b.order = append(b.order, p.ID)
+	if p.Status == "SUCCEEDED" {
+		b.recordPaymentLocked(p)
+	}
 	resp := b.render(p)
 	var hook []byte
 	if p.Type == "CARD" && p.Status != "REQUIRES_ACTION" {
@@ -520,6 +546,7 @@ func (b *Backend) capture(r *http.Request, body []byte) answer {
 		return apiErr(400, "INVALID_CAPTURE_AMOUNT", "capture_amount exceeds the authorized amount")
 	}
 	p.Status, p.Captured, p.Updated = "SUCCEEDED", amount, b.opts.Now()
+	b.recordPaymentLocked(p)
 	return answer{http.StatusOK, map[string]any{
 		"id": "cptr-" + uuid(), "payment_request_id": p.ID, "payment_id": p.PaymentID, "reference_id": p.ReferenceID,
 		"currency": p.Currency, "authorized_amount": wire(p.Amount, p.Currency), "captured_amount": wire(amount, p.Currency),
@@ -593,6 +620,7 @@ func (b *Backend) refund(r *http.Request, body []byte) answer {
 	now := b.opts.Now()
 	rf := refund{ID: "rfd-" + uuid(), ReferenceID: req.ReferenceID, Reason: req.Reason, Amount: amount, Created: now}
 	p.Refunds = append(p.Refunds, rf)
+	b.recordRefundLocked(p, rf)
 	obj := map[string]any{
 		"id": rf.ID, "payment_request_id": p.ID, "payment_id": p.PaymentID, "invoice_id": nil, "reference_id": rf.ReferenceID,
 		"amount": wire(amount, p.Currency), "currency": p.Currency, "country": "ID", "channel_code": p.ChannelCode,
@@ -642,12 +670,24 @@ func (b *Backend) Pay(ctx context.Context, id string, o sim.Outcome) error {
 		b.mu.Unlock()
 		return sim.ErrNotPayable
 	}
+	b.completeLocked(p, o)
+	hook := b.webhookBody(p, eventFor(p.Status))
+	b.mu.Unlock()
+	if b.opts.Notifier == nil {
+		return nil
+	}
+	return b.opts.Notifier.Post(ctx, b.header(), hook)
+}
+
+// completeLocked applies the customer's outcome; b.mu is held.
+func (b *Backend) completeLocked(p *pr, o sim.Outcome) {
 	switch o {
 	case sim.OutcomeSuccess:
 		if p.CaptureMethod == "MANUAL" {
 			p.Status = "AWAITING_CAPTURE"
 		} else {
 			p.Status, p.Captured = "SUCCEEDED", p.Amount
+			b.recordPaymentLocked(p)
 		}
 	case sim.OutcomeFailure:
 		p.Status, p.FailureCode = "FAILED", "USER_DECLINED_PAYMENT"
@@ -658,12 +698,6 @@ func (b *Backend) Pay(ctx context.Context, id string, o sim.Outcome) error {
 		p.Status, p.FailureCode = "EXPIRED", ""
 	}
 	p.Updated = b.opts.Now()
-	hook := b.webhookBody(p, eventFor(p.Status))
-	b.mu.Unlock()
-	if b.opts.Notifier == nil {
-		return nil
-	}
-	return b.opts.Notifier.Post(ctx, b.header(), hook)
 }
 
 var _ sim.Backend = (*Backend)(nil)
