@@ -139,7 +139,9 @@ func TestSDKClientAgainstSimulator(t *testing.T) {
 		t.Fatalf("simulate answered %d %v", st, simRes)
 	}
 	only(t, "payment simulation", simRes, keySet("status", "message"))
-	e.waitHook(t, func(n *providers.Notification) bool { return n.ProviderPaymentID == id && n.Status == payrouter.StatusSucceeded })
+	e.waitHook(t, func(n *providers.Notification) bool {
+		return n.ProviderPaymentID == id && n.Status == payrouter.StatusSucceeded
+	})
 	if c.call(t, "GET", "/payment_requests/"+id, nil, nil, nil, &got); got["status"] != "SUCCEEDED" {
 		t.Fatalf("after simulate the payment request is %v", got["status"])
 	}
