@@ -292,3 +292,25 @@ func TestSettlementsPaged(t *testing.T) {
 		t.Errorf("earlier window: %d settlements, %v; want none", len(ss), err)
 	}
 }
+
+// A payment request Xendit will not cancel (here: already paid) is
+// Invalid "not_cancelable", which the router takes as "let it expire".
+func TestCancelRefusedIsNotCancelable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	req := authReq(payrouter.MethodQRIS, 30000)
+	res, err := e.p.Authorize(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.be.Pay(ctx, res.ProviderPaymentID, sim.OutcomeSuccess); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.Cancel(ctx, &providers.CancelRequest{ProviderPaymentID: res.ProviderPaymentID, IdempotencyKey: req.IdempotencyKey + "_x"})
+	if pe := errClass(t, err); pe.Class != providers.Invalid || pe.Code != "not_cancelable" || pe.HTTPStatus != 409 {
+		t.Fatalf("cancel of a paid payment request = %v, want invalid not_cancelable (409)", err)
+	}
+	if _, err := e.p.Cancel(ctx, &providers.CancelRequest{ProviderPaymentID: "pr-unknown", IdempotencyKey: "k"}); errClass(t, err).Code != "not_found" {
+		t.Fatalf("cancel of an unknown id = %v, want not_found", err)
+	}
+}
