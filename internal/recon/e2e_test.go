@@ -235,20 +235,25 @@ func TestReconcileXenditFromAPI(t *testing.T) {
 		return &recon.Env{Ledger: ti.Store, Listers: map[string]providers.SettlementLister{"xendit": lister},
 			Configured: ti.Config.ProviderNames()}, func() {}, nil
 	}}
-	out := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := recon.Command(context.Background(), []string{"--provider", "xendit", "--from", now.Add(-time.Hour).Format(time.RFC3339),
-		"--to", now.Add(time.Hour).Format(time.RFC3339), "--settle-after", "1ns", "--out", out}, &stdout, &stderr, deps)
-	b, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatalf("exit %d, no report.json: %v\n%s", code, err, stderr.String())
+	run := func() (int, *recon.Report, string) {
+		t.Helper()
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		code := recon.Command(context.Background(), []string{"--provider", "xendit", "--from", now.Add(-time.Hour).Format(time.RFC3339),
+			"--to", now.Add(time.Hour).Format(time.RFC3339), "--settle-after", "1ns", "--out", out}, &stdout, &stderr, deps)
+		b, err := os.ReadFile(filepath.Join(out, "report.json"))
+		if err != nil {
+			t.Fatalf("exit %d, no report.json: %v\n%s", code, err, stderr.String())
+		}
+		var rep recon.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return code, &rep, stdout.String() + stderr.String()
 	}
-	var rep recon.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	code, rep, output := run()
 	if code != 0 || rep.Discrepancies != 0 {
-		t.Errorf("exit %d, %d discrepancies, want 0 and 0\n%s%s", code, rep.Discrepancies, stdout.String(), stderr.String())
+		t.Errorf("exit %d, %d discrepancies, want 0 and 0\n%s", code, rep.Discrepancies, output)
 	}
 	var payments, refunds int
 	for _, l := range rep.Lines {
@@ -269,9 +274,38 @@ func TestReconcileXenditFromAPI(t *testing.T) {
 		}
 	}
 	if payments != 3 || refunds != 1 {
-		t.Errorf("got %d payment and %d refund lines, want 3 and 1\n%s", payments, refunds, stdout.String())
+		t.Errorf("got %d payment and %d refund lines, want 3 and 1\n%s", payments, refunds, output)
 	}
 	if len(rep.Totals) != 1 || rep.Totals[0].Gross != 150000+75000+200000 || rep.Totals[0].Refunds != -50000 {
 		t.Errorf("totals = %+v, want gross 425000 and refunds -50000 in IDR", rep.Totals)
+	}
+
+	// The simulator's settlement faults change what /transactions says;
+	// reconciliation must name each discrepancy.
+	for _, f := range []string{
+		fmt.Sprintf(`{"kind":"amount","provider_payment_id":%q,"delta":-1000}`, pays[1].ProviderPaymentID),
+		fmt.Sprintf(`{"kind":"drop","provider_payment_id":%q}`, pays[2].ProviderPaymentID),
+		`{"kind":"orphan","provider_payment_id":"pr-ghost","delta":42000}`,
+	} {
+		if st, b := ti.Do(t, "POST", "/sim/xendit/_settlement_faults", f); st != 200 {
+			t.Fatalf("settlement fault %s: %d %s", f, st, b)
+		}
+	}
+	code, rep, output = run()
+	classes := map[string]recon.Class{}
+	for _, l := range rep.Lines {
+		if l.Type == "payment" {
+			classes[l.ProviderPaymentID] = l.Class
+		}
+	}
+	want := map[string]recon.Class{pays[0].ProviderPaymentID: recon.Matched, pays[1].ProviderPaymentID: recon.AmountMismatch,
+		pays[2].ProviderPaymentID: recon.MissingInSettlement, "pr-ghost": recon.MissingInLedger}
+	for id, w := range want {
+		if classes[id] != w {
+			t.Errorf("%s: class %q, want %q\n%s", id, classes[id], w, output)
+		}
+	}
+	if code != 1 || rep.Discrepancies != 3 {
+		t.Errorf("exit %d, %d discrepancies, want 1 and 3\n%s", code, rep.Discrepancies, output)
 	}
 }

@@ -1,6 +1,9 @@
 package xenditsim
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -284,4 +287,76 @@ func (b *Backend) simulate(r *http.Request, _ []byte) answer {
 	b.mu.Unlock()
 	b.notifyAsync(hook)
 	return answer{http.StatusOK, map[string]any{"status": "PENDING", "message": "Payment simulation for payment request " + p.ID + " is being processed"}}
+}
+
+// SettlementFault changes what the settlement data (GET /transactions)
+// says about a payment, for reconciliation tests (the control API's
+// POST /sim/xendit/_settlement_faults): "drop" removes its PAYMENT
+// transaction, "amount" and "fee" add delta (minor units) to its amount or
+// fee, "duplicate" lists it a second time under a new transaction id, and
+// "orphan" adds a settled payment payrouter never made (product_id
+// providerPaymentID or a fresh id, amount delta or 10000, IDR). It returns
+// sim.ErrNotFound when the payment has no transaction.
+func (b *Backend) SettlementFault(kind, providerPaymentID string, delta int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if kind == "orphan" {
+		id := providerPaymentID
+		if id == "" {
+			id = "pr-" + uuid()
+		}
+		amount := delta
+		if amount <= 0 {
+			amount = 10000
+		}
+		now := b.opts.Now()
+		b.txns = append(b.txns, &txn{ID: "txn_" + uuid(), ProductID: id, Type: "PAYMENT", ReferenceID: "orphan-" + id,
+			ChannelCategory: "QR_CODE", ChannelCode: "QRIS", Currency: "IDR", Amount: amount, Fee: b.opts.Fees["qris"].of(amount, "IDR"),
+			Cashflow: "MONEY_IN", Created: now, EstimatedSettlement: now})
+		return nil
+	}
+	for i, t := range b.txns {
+		if t.ProductID != providerPaymentID || t.Type != "PAYMENT" {
+			continue
+		}
+		switch kind {
+		case "drop":
+			b.txns = append(b.txns[:i:i], b.txns[i+1:]...)
+		case "amount":
+			t.Amount += delta
+		case "fee":
+			t.Fee += delta
+		case "duplicate":
+			d := *t
+			d.ID = "txn_" + uuid()
+			b.txns = append(b.txns, &d)
+		default:
+			return fmt.Errorf("kind must be drop, amount, fee, duplicate or orphan, not %q", kind)
+		}
+		return nil
+	}
+	return sim.ErrNotFound
+}
+
+func (b *Backend) handleSettlementFault(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Kind              string `json:"kind"`
+		ProviderPaymentID string `json:"provider_payment_id"`
+		Delta             int64  `json:"delta"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	err := b.SettlementFault(req.Kind, req.ProviderPaymentID, req.Delta)
+	switch {
+	case errors.Is(err, sim.ErrNotFound):
+		sim.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no settlement transaction for " + req.ProviderPaymentID})
+	case err != nil:
+		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	default:
+		sim.WriteJSON(w, http.StatusOK, req)
+	}
 }

@@ -162,6 +162,10 @@ func apiErr(status int, code, msg string) answer {
 
 // ServeHTTP serves the API (paths without the /sim/xendit prefix).
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_settlement_faults" && r.Method == http.MethodPost {
+		b.handleSettlementFault(w, r) // control API: no Xendit auth
+		return
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || b.opts.SecretKey == "" || user != b.opts.SecretKey || pass != "" {
 		sim.WriteJSON(w, http.StatusUnauthorized, apiErr(401, "INVALID_API_KEY", "API key is not authorized for this API service").body)
