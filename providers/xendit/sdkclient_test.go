@@ -314,3 +314,22 @@ func TestCancelRefusedIsNotCancelable(t *testing.T) {
 		t.Fatalf("cancel of an unknown id = %v, want not_found", err)
 	}
 }
+
+// The simulator refuses values outside xendit-go's enums, as Xendit does.
+func TestSimulatorRefusesUnknownEnums(t *testing.T) {
+	e := newEnv(t)
+	c := &sdkClient{server: e.url, key: secretKey}
+	for name, pm := range map[string]map[string]any{
+		"reusability": {"type": "QR_CODE", "reusability": "FOREVER", "qr_code": map[string]any{"channel_code": "QRIS"}},
+		"type":        {"type": "CASH", "reusability": "ONE_TIME_USE"},
+	} {
+		var resp map[string]any
+		st := c.call(t, "POST", "/payment_requests", nil, nil, map[string]any{"reference_id": "enum-" + name, "amount": 10000, "currency": "IDR", "payment_method": pm}, &resp)
+		if st != 400 || resp["error_code"] != "API_VALIDATION_ERROR" {
+			t.Errorf("%s outside the enum answered %d %v, want 400 API_VALIDATION_ERROR", name, st, resp)
+		}
+	}
+	if n := len(e.be.Ledger()); n != 0 {
+		t.Errorf("refused requests created %d payment requests", n)
+	}
+}

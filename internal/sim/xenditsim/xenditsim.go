@@ -4,7 +4,8 @@
 // /payment_requests/{id}/captures, POST /v3/payment_requests/{id}/cancel,
 // POST /refunds, test mode's POST /payment_requests/{id}/payments/simulate,
 // and the settlement data Xendit's Balance and Transaction API serves
-// (GET /transactions, GET /balance), with HTTP Basic auth (secret key,
+// (GET /transactions, GET /balance; POST /_settlement_faults changes it for
+// tests), with HTTP Basic auth (secret key,
 // empty password),
 // idempotency-key replay, Xendit's JSON shapes and error bodies
 // ({error_code, message}), and webhooks carrying x-callback-token.
@@ -196,6 +197,7 @@ func (b *Backend) checkoutURL(id string) string { return b.opts.PublicURL + "/ch
 
 type createReq struct {
 	ReferenceID     string         `json:"reference_id"`
+	Country         string         `json:"country"`
 	Amount          json.Number    `json:"amount"`
 	Currency        string         `json:"currency"`
 	CaptureMethod   string         `json:"capture_method"`
@@ -241,6 +243,18 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 	var req createReq
 	if err := json.Unmarshal(body, &req); err != nil {
 		return apiErr(400, "API_VALIDATION_ERROR", "request body is not valid JSON")
+	}
+	// Enums of xendit-go's payment_request models.
+	if req.Country != "" && !oneOf(req.Country, "ID", "PH", "VN", "TH", "MY") {
+		return apiErr(400, "API_VALIDATION_ERROR", "country must be one of ID, PH, VN, TH, MY")
+	}
+	if pm := req.PaymentMethod; pm != nil {
+		if !oneOf(pm.Reusability, "ONE_TIME_USE", "MULTIPLE_USE") {
+			return apiErr(400, "API_VALIDATION_ERROR", "payment_method.reusability must be ONE_TIME_USE or MULTIPLE_USE")
+		}
+		if !oneOf(pm.Type, "CARD", "DIRECT_DEBIT", "EWALLET", "OVER_THE_COUNTER", "QR_CODE", "VIRTUAL_ACCOUNT") {
+			return apiErr(400, "API_VALIDATION_ERROR", "payment_method.type is not a payment method type")
+		}
 	}
 	if req.ReferenceID == "" {
 		return apiErr(400, "API_VALIDATION_ERROR", "reference_id is required")
@@ -375,6 +389,15 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 		b.notifyAsync(hook)
 	}
 	return answer{http.StatusCreated, resp}
+}
+
+func oneOf(s string, vs ...string) bool {
+	for _, v := range vs {
+		if s == v {
+			return true
+		}
+	}
+	return false
 }
 
 func orDefault(s, d string) string {
