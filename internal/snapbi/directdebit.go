@@ -96,6 +96,7 @@ type DirectDebit struct {
 
 	mu        sync.Mutex
 	validUpTo map[string]time.Time // by idempotency key, while in the future
+	pruned    time.Time            // last sweep of validUpTo
 }
 
 var (
@@ -155,13 +156,16 @@ func (d *DirectDebit) orderValidUpTo(key string) time.Time {
 	now := d.c.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for k, t := range d.validUpTo {
-		if !t.After(now) {
-			delete(d.validUpTo, k)
+	if now.Sub(d.pruned) > time.Minute { // sweep at most once a minute: O(1) per call
+		for k, t := range d.validUpTo {
+			if !t.After(now) {
+				delete(d.validUpTo, k)
+			}
 		}
+		d.pruned = now
 	}
 	t, ok := d.validUpTo[key]
-	if !ok {
+	if !ok || !t.After(now) {
 		t = now.Add(d.cfg.ValidFor).Truncate(time.Second)
 		d.validUpTo[key] = t
 	}
