@@ -203,7 +203,7 @@ func buildWallet(name string, pc config.Provider, sandbox bool, base, simPublic 
 		return nil, nil, fmt.Errorf("private_key_file and provider_public_key_file are required outside sandbox")
 	}
 	wc := snapbi.AdapterConfig{Name: name, ClientID: clientID, ClientSecret: secret, PrivateKey: priv, ProviderPublicKey: walletPub,
-		MerchantID: merchant, ChannelID: pc.ChannelID, BaseURL: base, HTTPClient: hc, Timeout: timeout}
+		MerchantID: merchant, ChannelID: pc.ChannelID, MCC: pc.MCC, BaseURL: base, HTTPClient: hc, Timeout: timeout}
 	var p providers.Provider
 	switch pc.Kind {
 	case "gopay":

@@ -113,6 +113,7 @@ type Provider struct {
 	ClientSecret          string   `yaml:"client_secret"`
 	MerchantID            string   `yaml:"merchant_id"`
 	ChannelID             string   `yaml:"channel_id"`
+	MCC                   string   `yaml:"mcc"` // merchant category code (DANA additionalInfo.mcc)
 	PrivateKeyFile        string   `yaml:"private_key_file"`
 	ProviderPublicKeyFile string   `yaml:"provider_public_key_file"`
 	Production            bool     `yaml:"production"`

@@ -161,3 +161,151 @@ func TestReconcileSandboxEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// `payrouter reconcile --provider xendit` reads Xendit from its API: a
+// sandbox instance takes QRIS, DANA and VA payments through Xendit (one
+// paid by test mode's simulate endpoint) and a partial refund; the Xendit
+// adapter lists the simulator's GET /transactions (paged by after_id) and
+// every line must reconcile, fees included.
+func TestReconcileXenditFromAPI(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	type order struct {
+		body string
+		pay  func(ppid string)
+	}
+	simPay := func(ppid string) {
+		t.Helper()
+		if st, b := ti.Do(t, "POST", "/sim/xendit/_pay/"+ppid, `{"outcome":"success"}`); st != 200 {
+			t.Fatalf("_pay: %d %s", st, b)
+		}
+	}
+	simulate := func(ppid string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ti.URL+"/sim/xendit/payment_requests/"+ppid+"/payments/simulate", nil)
+		req.SetBasicAuth("xnd_development_payrouter_sandbox", "")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("simulate answered %d", resp.StatusCode)
+		}
+	}
+	orders := []order{
+		{`{"amount":150000,"currency":"IDR","method":"qris","reference":"xr-0","provider":"xendit"}`, simPay},
+		{`{"amount":75000,"currency":"IDR","method":"dana","reference":"xr-1","provider":"xendit","return_url":"https://shop.example/r"}`, simPay},
+		{`{"amount":200000,"currency":"IDR","method":"bank_transfer","bank":"bca","reference":"xr-2","provider":"xendit","customer":{"name":"Budi"}}`, simulate},
+	}
+	var pays []payrouter.Payment
+	for i, o := range orders {
+		st, b := ti.Do(t, "POST", "/v1/payments", o.body, "Idempotency-Key", fmt.Sprintf("xr-%d", i))
+		var p payrouter.Payment
+		if err := json.Unmarshal(b, &p); err != nil || st != 201 || p.Provider != "xendit" || p.Status != payrouter.StatusRequiresAction {
+			t.Fatalf("create %d: got %d %s", i, st, b)
+		}
+		o.pay(p.ProviderPaymentID)
+		deadline := time.Now().Add(10 * time.Second)
+		for p.Status != payrouter.StatusSucceeded {
+			if time.Now().After(deadline) {
+				t.Fatalf("payment %s is %s, want succeeded", p.ID, p.Status)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the API for the webhook's effect
+			_, b = ti.Do(t, "GET", "/v1/payments/"+p.ID, nil)
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pays = append(pays, p)
+	}
+	if st, b := ti.Do(t, "POST", "/v1/payments/"+pays[0].ID+"/refunds", `{"amount":50000}`, "Idempotency-Key", "xr-refund"); st/100 != 2 {
+		t.Fatalf("refund: got %d %s", st, b)
+	}
+
+	built, err := app.BuildProviders(ti.Config, ti.URL, ti.URL, http.NewServeMux())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister, ok := built.Providers["xendit"].(providers.SettlementLister)
+	if !ok {
+		t.Fatal("the xendit adapter is not a SettlementLister")
+	}
+	now := time.Now().UTC()
+	deps := recon.Deps{Open: func(context.Context, string, string) (*recon.Env, func(), error) {
+		return &recon.Env{Ledger: ti.Store, Listers: map[string]providers.SettlementLister{"xendit": lister},
+			Configured: ti.Config.ProviderNames()}, func() {}, nil
+	}}
+	run := func() (int, *recon.Report, string) {
+		t.Helper()
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		code := recon.Command(context.Background(), []string{"--provider", "xendit", "--from", now.Add(-time.Hour).Format(time.RFC3339),
+			"--to", now.Add(time.Hour).Format(time.RFC3339), "--settle-after", "1ns", "--out", out}, &stdout, &stderr, deps)
+		b, err := os.ReadFile(filepath.Join(out, "report.json"))
+		if err != nil {
+			t.Fatalf("exit %d, no report.json: %v\n%s", code, err, stderr.String())
+		}
+		var rep recon.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return code, &rep, stdout.String() + stderr.String()
+	}
+	code, rep, output := run()
+	if code != 0 || rep.Discrepancies != 0 {
+		t.Errorf("exit %d, %d discrepancies, want 0 and 0\n%s", code, rep.Discrepancies, output)
+	}
+	var payments, refunds int
+	for _, l := range rep.Lines {
+		if l.Class != recon.Matched || l.Source != "api" {
+			t.Errorf("line %+v: class %s from %s, want matched from the api", l, l.Class, l.Source)
+		}
+		switch l.Type {
+		case "payment":
+			payments++
+			if l.SettledFee == 0 || l.FeeDelta != 0 || l.SettledNet != l.SettledAmount-l.SettledFee {
+				t.Errorf("payment %s: fee %d (delta %d), net %d, want the expected fee and net = gross − fee", l.PaymentID, l.SettledFee, l.FeeDelta, l.SettledNet)
+			}
+		case "refund":
+			refunds++
+			if l.SettledAmount != -50000 || l.PaymentID != pays[0].ID {
+				t.Errorf("refund line %+v, want -50000 for %s", l, pays[0].ID)
+			}
+		}
+	}
+	if payments != 3 || refunds != 1 {
+		t.Errorf("got %d payment and %d refund lines, want 3 and 1\n%s", payments, refunds, output)
+	}
+	if len(rep.Totals) != 1 || rep.Totals[0].Gross != 150000+75000+200000 || rep.Totals[0].Refunds != -50000 {
+		t.Errorf("totals = %+v, want gross 425000 and refunds -50000 in IDR", rep.Totals)
+	}
+
+	// The simulator's settlement faults change what /transactions says;
+	// reconciliation must name each discrepancy.
+	for _, f := range []string{
+		fmt.Sprintf(`{"kind":"amount","provider_payment_id":%q,"delta":-1000}`, pays[1].ProviderPaymentID),
+		fmt.Sprintf(`{"kind":"drop","provider_payment_id":%q}`, pays[2].ProviderPaymentID),
+		`{"kind":"orphan","provider_payment_id":"pr-ghost","delta":42000}`,
+	} {
+		if st, b := ti.Do(t, "POST", "/sim/xendit/_settlement_faults", f); st != 200 {
+			t.Fatalf("settlement fault %s: %d %s", f, st, b)
+		}
+	}
+	code, rep, output = run()
+	classes := map[string]recon.Class{}
+	for _, l := range rep.Lines {
+		if l.Type == "payment" {
+			classes[l.ProviderPaymentID] = l.Class
+		}
+	}
+	want := map[string]recon.Class{pays[0].ProviderPaymentID: recon.Matched, pays[1].ProviderPaymentID: recon.AmountMismatch,
+		pays[2].ProviderPaymentID: recon.MissingInSettlement, "pr-ghost": recon.MissingInLedger}
+	for id, w := range want {
+		if classes[id] != w {
+			t.Errorf("%s: class %q, want %q\n%s", id, classes[id], w, output)
+		}
+	}
+	if code != 1 || rep.Discrepancies != 3 {
+		t.Errorf("exit %d, %d discrepancies, want 1 and 3\n%s", code, rep.Discrepancies, output)
+	}
+}

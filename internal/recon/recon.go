@@ -6,7 +6,8 @@
 // provider's API (providers.SettlementLister, whose adapter already converts
 // to payrouter units) or from a CSV file (ParseCSV). Each settlement line is
 // joined to the attempt that produced it by provider and provider payment id,
-// else by the order id sent to the provider (the attempt's idempotency key),
+// else by the order id sent to the provider (the attempt's idempotency key;
+// for a refund line also payrouter's refund id),
 // and given a Class; ledger payments that should have settled but did not
 // become lines of their own.
 package recon
@@ -220,6 +221,7 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 	}
 
 	byPPID, byOrder, byPayment := map[[2]string]*attemptRef{}, map[[2]string]*attemptRef{}, map[[2]string]*attemptRef{}
+	byRefund := map[[2]string]*attemptRef{} // payrouter refund id → the capturing attempt
 	var refs []*attemptRef
 	for _, p := range payments {
 		capIdx := capturingAttempt(p)
@@ -232,6 +234,7 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 			if i == capIdx {
 				r.captured = p.AmountCaptured
 				for _, rf := range p.Refunds {
+					byRefund[[2]string{a.Provider, rf.ID}] = r
 					if rf.Status == payrouter.RefundSucceeded {
 						r.refunds = append(r.refunds, rf.Amount)
 						r.refundAt = append(r.refundAt, rf.CreatedAt)
@@ -256,6 +259,11 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 			return nil
 		}
 		if r := byOrder[[2]string{e.Provider, e.OrderID}]; r != nil {
+			return r
+		}
+		// A refund line may carry payrouter's refund id as its reference
+		// (Xendit's refund transactions echo the refund's reference_id).
+		if r := byRefund[[2]string{e.Provider, e.OrderID}]; e.Type == "refund" && r != nil {
 			return r
 		}
 		// Finance exports sometimes carry payrouter's payment id itself.

@@ -10,10 +10,17 @@
 // wallet described by a Wallet value; each wallet package is a thin
 // mapping of paths, channel id, signing scheme and quirks onto it.
 //
-// Signed path: SNAP signs the endpoint's relative path ("/v1.0/debit/…").
-// The client signs the endpoint path as configured in the Wallet, not
-// including any path prefix of BaseURL, so a simulator mounted at
-// /sim/dana verifies the same string as the real wallet.
+// Signed path: SNAP signs the relative URL path of the request — every path
+// segment after the host, so a path prefix in BaseURL is part of it
+// (DANA's SDK signs url.Parse(base + endpoint).Path). A client pointed at
+// a simulator mounted at <host>/sim/dana signs "/sim/dana/payment-gateway/…",
+// and the simulator verifies the path it was called with.
+//
+// B2B access token: DANA's Payment Gateway API takes no access token (its
+// SDK never calls an access-token endpoint and sends no Authorization
+// header on Payment Gateway calls); SNAP BI's B2B token is used where the
+// wallet requires it (OVO, GoPay). Config.AccessTokenPath chooses: empty
+// means no token and no Authorization header.
 package snapbi
 
 import (
@@ -25,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +67,11 @@ type Config struct {
 	ProviderPublicKey *rsa.PublicKey
 	ChannelID         string // CHANNEL-ID header
 	Scheme            Scheme // default Asymmetric
-	// AccessTokenPath, e.g. /v1.0/access-token/b2b (DANA adds ".htm").
+	// AccessTokenPath, e.g. /v1.0/access-token/b2b: the client obtains a
+	// B2B token there and sends it as Authorization: Bearer on every
+	// transaction. Empty: the wallet takes no B2B token (DANA Payment
+	// Gateway) and no Authorization header is sent. The symmetric scheme
+	// signs the token, so it requires one.
 	AccessTokenPath string
 	HTTPClient      *http.Client  // nil: a client with Timeout
 	Timeout         time.Duration // default 30s; ignored when HTTPClient is set
@@ -74,6 +86,9 @@ type Config struct {
 type Client struct {
 	cfg Config
 	hc  *http.Client
+	// basePath is BaseURL's path prefix ("/sim/dana" or ""): part of
+	// every signed path.
+	basePath string
 
 	mu      sync.Mutex
 	token   string
@@ -92,8 +107,6 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("snapbi: PrivateKey is required")
 	case cfg.ProviderPublicKey == nil:
 		return nil, errors.New("snapbi: ProviderPublicKey is required (to verify notifications)")
-	case cfg.AccessTokenPath == "":
-		return nil, errors.New("snapbi: AccessTokenPath is required")
 	}
 	if cfg.Scheme == "" {
 		cfg.Scheme = Asymmetric
@@ -103,6 +116,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.Scheme == Symmetric && cfg.ClientSecret == "" {
 		return nil, errors.New("snapbi: ClientSecret is required for the symmetric signature")
+	}
+	if cfg.Scheme == Symmetric && cfg.AccessTokenPath == "" {
+		return nil, errors.New("snapbi: the symmetric signature covers a B2B access token: AccessTokenPath is required")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -114,11 +130,18 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.NotifyTolerance = 5 * time.Minute
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("snapbi: BaseURL %q must be an absolute http(s) URL", cfg.BaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("snapbi: BaseURL %q must not carry a query or fragment", cfg.BaseURL)
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &Client{cfg: cfg, hc: hc}, nil
+	return &Client{cfg: cfg, hc: hc, basePath: u.Path}, nil
 }
 
 // Envelope is the part every SNAP response has.
@@ -133,6 +156,13 @@ type tokenResponse struct {
 	TokenType   string          `json:"tokenType"`
 	ExpiresIn   json.RawMessage `json:"expiresIn"` // "900" in SNAP, a number at some wallets
 }
+
+// UsesAccessToken reports whether the wallet takes a B2B access token.
+func (c *Client) UsesAccessToken() bool { return c.cfg.AccessTokenPath != "" }
+
+// SignedPath is the path a request to endpoint is signed over: BaseURL's
+// path prefix followed by endpoint, exactly the path of the URL sent.
+func (c *Client) SignedPath(endpoint string) string { return c.basePath + endpoint }
 
 // AccessToken returns a cached B2B token, fetching one when none is valid.
 // A failure is an *providers.Error of class Unavailable or Invalid: no
@@ -223,7 +253,7 @@ func parseExpiresIn(raw json.RawMessage) time.Duration {
 
 // Request is one signed transaction call.
 type Request struct {
-	Path       string // endpoint path, signed as is
+	Path       string // endpoint path; signed with BaseURL's path prefix before it
 	ExternalID string // X-EXTERNAL-ID, ≤ 36 chars; see ExternalID
 	Body       any    // marshalled, minified, signed, sent
 }
@@ -233,7 +263,8 @@ type Request struct {
 // (Classify); a transport failure is classified by
 // providers.ClassifyTransport (a timeout after sending is Ambiguous). A
 // 401 is retried once with a fresh access token and the same X-EXTERNAL-ID
-// (the wallet refused it before processing, so it is the same request).
+// (the wallet refused it before processing, so it is the same request);
+// a wallet without B2B tokens gets no Authorization header and no retry.
 func (c *Client) Do(ctx context.Context, r Request, out any) error {
 	if len(r.ExternalID) == 0 || len(r.ExternalID) > ExternalIDLen {
 		return providers.Errorf(providers.Invalid, "invalid_request", "X-EXTERNAL-ID must be 1–%d characters", ExternalIDLen)
@@ -248,15 +279,17 @@ func (c *Client) Do(ctx context.Context, r Request, out any) error {
 		return &providers.Error{Class: providers.Invalid, Code: "invalid_request", Err: err}
 	}
 	for try := 0; ; try++ {
-		tok, err := c.AccessToken(ctx)
-		if err != nil {
-			return err
+		var tok string
+		if c.UsesAccessToken() {
+			if tok, err = c.AccessToken(ctx); err != nil {
+				return err
+			}
 		}
 		status, raw, err := c.send(ctx, r, body, tok)
 		if err != nil {
 			return err
 		}
-		if status == http.StatusUnauthorized && try == 0 {
+		if status == http.StatusUnauthorized && try == 0 && tok != "" {
 			c.invalidate(tok)
 			continue
 		}
@@ -266,16 +299,17 @@ func (c *Client) Do(ctx context.Context, r Request, out any) error {
 
 func (c *Client) send(ctx context.Context, r Request, body []byte, tok string) (int, []byte, error) {
 	ts := Timestamp(c.cfg.Now())
+	path := c.SignedPath(r.Path)
 	var sig string
 	switch c.cfg.Scheme {
 	case Symmetric:
-		sts, err := SymmetricStringToSign(http.MethodPost, r.Path, tok, body, ts)
+		sts, err := SymmetricStringToSign(http.MethodPost, path, tok, body, ts)
 		if err != nil {
 			return 0, nil, &providers.Error{Class: providers.Invalid, Code: "invalid_request", Err: err}
 		}
 		sig = SignHMAC(c.cfg.ClientSecret, sts)
 	default:
-		sts, err := StringToSign(http.MethodPost, r.Path, body, ts)
+		sts, err := StringToSign(http.MethodPost, path, body, ts)
 		if err != nil {
 			return 0, nil, &providers.Error{Class: providers.Invalid, Code: "invalid_request", Err: err}
 		}
@@ -288,7 +322,9 @@ func (c *Client) send(ctx context.Context, r Request, body []byte, tok string) (
 		return 0, nil, &providers.Error{Class: providers.Invalid, Code: "invalid_request", Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	req.Header.Set("X-TIMESTAMP", ts)
 	req.Header.Set("X-SIGNATURE", sig)
 	req.Header.Set("X-PARTNER-ID", c.cfg.ClientID)

@@ -197,6 +197,9 @@ func TestNewClientValidation(t *testing.T) {
 		{"no wallet key", func(c *Config) { c.ProviderPublicKey = nil }},
 		{"symmetric without secret", func(c *Config) { c.Scheme = Symmetric }},
 		{"unknown scheme", func(c *Config) { c.Scheme = "rot13" }},
+		{"symmetric without a token", func(c *Config) { c.Scheme, c.ClientSecret, c.AccessTokenPath = Symmetric, "s", "" }},
+		{"relative base", func(c *Config) { c.BaseURL = "/sim/dana" }},
+		{"base with a query", func(c *Config) { c.BaseURL = "http://x/sim?a=1" }},
 	}
 	if _, err := NewClient(good); err != nil {
 		t.Fatalf("good config: %v", err)
@@ -209,5 +212,46 @@ func TestNewClientValidation(t *testing.T) {
 				t.Error("NewClient accepted an invalid config")
 			}
 		})
+	}
+}
+
+// Without an access-token path (DANA's Payment Gateway) the client asks
+// for no token and sends no Authorization; with a path prefix in BaseURL
+// it signs the full path it sends to, prefix included (as DANA's SDK
+// signs url.Parse(endpoint).Path).
+func TestNoTokenAndFullPathSigned(t *testing.T) {
+	partner, wallet, err := GenerateSandboxKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		body, _ := io.ReadAll(r.Body)
+		if a := r.Header.Get("Authorization"); a != "" {
+			t.Errorf("Authorization %q sent without a token endpoint", a)
+		}
+		sts, _ := StringToSign(r.Method, r.URL.Path, body, r.Header.Get("X-TIMESTAMP"))
+		if err := VerifyRSA(&partner.PublicKey, sts, r.Header.Get("X-SIGNATURE")); err != nil {
+			t.Errorf("signature over the full path %s: %v", r.URL.Path, err)
+		}
+		io.WriteString(w, `{"responseCode":"2005500","responseMessage":"Successful"}`)
+	}))
+	defer srv.Close()
+	c, err := NewClient(Config{BaseURL: srv.URL + "/sim/dana/", ClientID: "cid", PrivateKey: partner, ProviderPublicKey: &wallet.PublicKey, ChannelID: "95221"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UsesAccessToken() {
+		t.Error("UsesAccessToken with no AccessTokenPath")
+	}
+	if got := c.SignedPath("/payment-gateway/v1.0/debit/status.htm"); got != "/sim/dana/payment-gateway/v1.0/debit/status.htm" {
+		t.Errorf("SignedPath = %q", got)
+	}
+	if err := c.Do(context.Background(), Request{Path: "/payment-gateway/v1.0/debit/status.htm", ExternalID: "1", Body: map[string]string{"a": "b"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0] != "/sim/dana/payment-gateway/v1.0/debit/status.htm" {
+		t.Errorf("requests went to %v, want one to the status path under the prefix", paths)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/payrouter/payrouter"
@@ -18,9 +19,12 @@ import (
 // Wallet describes one SNAP BI wallet: the thin mapping each wallet
 // package supplies.
 type Wallet struct {
-	Label           string           // "DANA", for messages
-	Method          payrouter.Method // the one method it takes
-	ProductionURL   string           // used when the config has no BaseURL
+	Label         string           // "DANA", for messages
+	Method        payrouter.Method // the one method it takes
+	ProductionURL string           // used when the config has no BaseURL
+	// AccessTokenPath is the B2B access-token endpoint; "" when the
+	// wallet takes no B2B token (DANA Payment Gateway): then no
+	// Authorization header is sent (see Config.AccessTokenPath).
 	AccessTokenPath string
 	PaymentPath     string // debit/payment-host-to-host
 	StatusPath      string
@@ -39,8 +43,25 @@ type Wallet struct {
 	// order has been closed because it is expired").
 	ClosedMeansExpired bool
 	// AdditionalInfo adds wallet-specific additionalInfo to the payment
-	// request; nil for none.
-	AdditionalInfo func(req *providers.AuthorizeRequest) map[string]any
+	// request; nil for none. mcc is the configured merchant category code.
+	AdditionalInfo func(req *providers.AuthorizeRequest, mcc string) map[string]any
+	// URLParamsRequired: the wallet's create order requires urlParams
+	// (DANA), so a payment without a return URL is refused before sending.
+	URLParamsRequired bool
+	// ValidFor, when > 0, is the wallet's default order lifetime, sent as
+	// validUpTo (DANA requires validUpTo, at most 30 minutes ahead).
+	ValidFor time.Duration
+	// OrderIDRequired: cancel and refund require originalPartnerReferenceNo
+	// (DANA's models mark it required).
+	OrderIDRequired bool
+	// NeedsMCC: the configured MCC is required (DANA additionalInfo.mcc).
+	NeedsMCC bool
+	// NotifyCloseReasonField and StatusCloseReasonField name the
+	// additionalInfo key carrying why a "05" order was closed, in the
+	// finish notify and in the status answer; default CloseReasonField.
+	// DANA: "extendInfo.closedReason" (notify) and "closeReason" (query).
+	NotifyCloseReasonField string
+	StatusCloseReasonField string
 }
 
 // DirectDebitConfig is what a wallet package passes through from its own
@@ -52,13 +73,18 @@ type DirectDebitConfig struct {
 	// it signs. ParseWebhook has no request path, so the configured one is
 	// used; default "/webhooks/<Name>" (the router's route).
 	NotifyPath string
-	// ValidFor, when > 0, sends validUpTo = now + ValidFor. Off by default:
-	// validUpTo changes with the clock, so a retried request would carry
-	// a different body and be refused as a conflicting duplicate; without
-	// it the wallet's default expiry applies (DANA sandbox 30 min, GoPay
-	// 15 min).
+	// ValidFor, when > 0, sends validUpTo = now + ValidFor (default the
+	// Wallet's ValidFor; 0 for a wallet that does not require it: then its
+	// own default expiry applies, GoPay 15 min). validUpTo is fixed per
+	// attempt the first time it is sent and reused on every resend with
+	// the same idempotency key, so a retry carries the same body and is
+	// the same request at the wallet (within this process; after a restart
+	// the resolver asks by status).
 	ValidFor time.Duration
-	Client   Config // BaseURL "" = Wallet.ProductionURL; paths and scheme come from the Wallet
+	// MCC is the merchant category code (ISO 18245) sent as
+	// additionalInfo.mcc where the wallet requires it (DANA).
+	MCC    string
+	Client Config // BaseURL "" = Wallet.ProductionURL; paths and scheme come from the Wallet
 }
 
 // DirectDebit is a providers.Provider, StatusChecker and WebhookParser for
@@ -67,6 +93,10 @@ type DirectDebit struct {
 	w   Wallet
 	cfg DirectDebitConfig
 	c   *Client
+
+	mu        sync.Mutex
+	validUpTo map[string]time.Time // by idempotency key, while in the future
+	pruned    time.Time            // last sweep of validUpTo
 }
 
 var (
@@ -87,6 +117,18 @@ func NewDirectDebit(w Wallet, cfg DirectDebitConfig) (*DirectDebit, error) {
 	if cfg.NotifyPath == "" {
 		cfg.NotifyPath = "/webhooks/" + cfg.Name
 	}
+	if cfg.ValidFor <= 0 {
+		cfg.ValidFor = w.ValidFor
+	}
+	if w.NeedsMCC && cfg.MCC == "" {
+		return nil, errors.New("snapbi: " + cfg.Name + ": MCC (merchant category code) is required by " + w.Label)
+	}
+	if w.NotifyCloseReasonField == "" {
+		w.NotifyCloseReasonField = CloseReasonField
+	}
+	if w.StatusCloseReasonField == "" {
+		w.StatusCloseReasonField = CloseReasonField
+	}
 	cc := cfg.Client
 	if cc.BaseURL == "" {
 		cc.BaseURL = w.ProductionURL
@@ -103,7 +145,31 @@ func NewDirectDebit(w Wallet, cfg DirectDebitConfig) (*DirectDebit, error) {
 	if w.URLParamsField == "" {
 		w.URLParamsField = "urlParams"
 	}
-	return &DirectDebit{w: w, cfg: cfg, c: c}, nil
+	return &DirectDebit{w: w, cfg: cfg, c: c, validUpTo: map[string]time.Time{}}, nil
+}
+
+// orderValidUpTo is the validUpTo of the attempt under key: fixed the
+// first time, so every resend is byte for byte the same request. Entries
+// are dropped once their time has passed (a resend then gets a new one,
+// which the wallet would refuse as expired anyway).
+func (d *DirectDebit) orderValidUpTo(key string) time.Time {
+	now := d.c.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.pruned) > time.Minute { // sweep at most once a minute: O(1) per call
+		for k, t := range d.validUpTo {
+			if !t.After(now) {
+				delete(d.validUpTo, k)
+			}
+		}
+		d.pruned = now
+	}
+	t, ok := d.validUpTo[key]
+	if !ok || !t.After(now) {
+		t = now.Add(d.cfg.ValidFor).Truncate(time.Second)
+		d.validUpTo[key] = t
+	}
+	return t
 }
 
 // Client exposes the underlying SNAP client (tests, notification checks).
@@ -202,12 +268,15 @@ func (d *DirectDebit) Authorize(ctx context.Context, req *providers.AuthorizeReq
 		"merchantId":         d.cfg.MerchantID,
 		"amount":             amt,
 	}
-	if req.ReturnURL != "" {
+	switch {
+	case req.ReturnURL != "":
 		body[d.w.URLParamsField] = []urlParam{{URL: req.ReturnURL, Type: "PAY_RETURN", IsDeeplink: "N"}}
+	case d.w.URLParamsRequired:
+		return nil, providers.Errorf(providers.Invalid, "return_url_required", "%s needs return_url (urlParams is required)", d.w.Label)
 	}
 	var validUpTo *time.Time
 	if d.cfg.ValidFor > 0 {
-		t := d.c.Now().Add(d.cfg.ValidFor).Truncate(time.Second)
+		t := d.orderValidUpTo(req.IdempotencyKey)
 		validUpTo = &t
 		body["validUpTo"] = Timestamp(t)
 	}
@@ -220,7 +289,7 @@ func (d *DirectDebit) Authorize(ctx context.Context, req *providers.AuthorizeReq
 		info["phoneNumber"] = phone
 	}
 	if d.w.AdditionalInfo != nil {
-		for k, v := range d.w.AdditionalInfo(req) {
+		for k, v := range d.w.AdditionalInfo(req, d.cfg.MCC) {
 			info[k] = v
 		}
 	}
@@ -299,6 +368,9 @@ func (d *DirectDebit) Cancel(ctx context.Context, req *providers.CancelRequest) 
 	if req.OrderID == "" && req.ProviderPaymentID == "" {
 		return nil, providers.Errorf(providers.Invalid, "invalid_request", "order id or provider payment id is required")
 	}
+	if d.w.OrderIDRequired && req.OrderID == "" {
+		return nil, providers.Errorf(providers.Invalid, "invalid_request", "%s cancel needs the order id (originalPartnerReferenceNo)", d.w.Label)
+	}
 	key := req.IdempotencyKey
 	if key == "" {
 		key = req.OrderID + "|" + req.ProviderPaymentID
@@ -348,6 +420,9 @@ func (d *DirectDebit) Refund(ctx context.Context, req *providers.RefundRequest) 
 	if req.RefundID == "" {
 		return nil, providers.Errorf(providers.Invalid, "invalid_request", "refund id is required")
 	}
+	if d.w.OrderIDRequired && req.OrderID == "" {
+		return nil, providers.Errorf(providers.Invalid, "invalid_request", "%s refund needs the order id (originalPartnerReferenceNo)", d.w.Label)
+	}
 	amt, err := ToMoney(req.Amount, req.Currency)
 	if err != nil {
 		return nil, err
@@ -381,10 +456,13 @@ func (d *DirectDebit) Refund(ctx context.Context, req *providers.RefundRequest) 
 	return &providers.RefundResult{ProviderRefundID: resp.RefundNo, Status: st}, nil
 }
 
-// CloseReasonField is the additionalInfo key carrying why a "05" order was
-// closed ("EXPIRED" or "CANCELLED"). It is not in any wallet's public
-// documentation; the simulator sets it, and a wallet that omits it gets
-// the wallet default (Wallet.ClosedMeansExpired).
+// CloseReasonField is the default additionalInfo key carrying why a "05"
+// order was closed ("EXPIRED" or "CANCELLED"). DANA's query-payment model
+// has additionalInfo.closeReason; its finish-notify model names the field
+// "extendInfo.closedReason" (Wallet.NotifyCloseReasonField). For OVO and
+// GoPay it is an assumption (SNAP defines no close reason); a wallet that
+// omits it gets the wallet default (Wallet.ClosedMeansExpired). The values
+// EXPIRED and CANCELLED are an assumption for every wallet.
 const CloseReasonField = "closeReason"
 
 // StatusResponse is the debit/status answer.
@@ -425,7 +503,7 @@ func (d *DirectDebit) StatusResult(resp StatusResponse) (*providers.Result, erro
 	if resp.LatestTransactionStatus == "07" {
 		return nil, &providers.Error{Class: providers.Invalid, Code: "not_found", ProviderCode: "07", Message: d.w.Label + " does not know this payment"}
 	}
-	st, f := MapStatus(resp.LatestTransactionStatus, closeReason(resp.AdditionalInfo), false)
+	st, f := MapStatus(resp.LatestTransactionStatus, closeReason(resp.AdditionalInfo, d.w.StatusCloseReasonField), false)
 	r := &providers.Result{ProviderPaymentID: resp.OriginalReferenceNo, Status: st, ProviderStatus: resp.LatestTransactionStatus, Failure: f}
 	if f != nil && resp.TransactionStatusDesc != "" {
 		f.Message = safeMessage(resp.TransactionStatusDesc)
@@ -438,9 +516,9 @@ func (d *DirectDebit) StatusResult(resp StatusResponse) (*providers.Result, erro
 	return r, nil
 }
 
-func closeReason(info map[string]json.RawMessage) string {
+func closeReason(info map[string]json.RawMessage, field string) string {
 	var s string
-	if raw, ok := info[CloseReasonField]; ok {
+	if raw, ok := info[field]; ok {
 		_ = json.Unmarshal(raw, &s) // a non-string reason is no reason
 	}
 	return strings.ToUpper(s)
@@ -511,7 +589,7 @@ func (d *DirectDebit) ParseWebhook(h http.Header, body []byte, now time.Time) (*
 	if err != nil {
 		return nil, &providers.Error{Class: providers.Invalid, Code: "invalid_payload", Message: "finish notify amount: " + err.Error()}
 	}
-	st, f := MapStatus(n.LatestTransactionStatus, closeReason(n.AdditionalInfo), d.w.ClosedMeansExpired)
+	st, f := MapStatus(n.LatestTransactionStatus, closeReason(n.AdditionalInfo, d.w.NotifyCloseReasonField), d.w.ClosedMeansExpired)
 	if n.LatestTransactionStatus == "07" {
 		st, f = "", nil // "not found" in a notify has no meaning: record it
 	}
@@ -549,7 +627,8 @@ type AdapterConfig struct {
 	HTTPClient        *http.Client  // nil = a client with Timeout
 	Timeout           time.Duration // default 30s
 	NotifyPath        string        // path the wallet posts to; default "/webhooks/<Name>"
-	ValidFor          time.Duration // > 0 sends validUpTo (see DirectDebitConfig)
+	ValidFor          time.Duration // > 0 sends validUpTo (see DirectDebitConfig); default the wallet's
+	MCC               string        // merchant category code (DANA requires it)
 	Now               func() time.Time
 }
 
@@ -560,7 +639,7 @@ func NewAdapter(w Wallet, defaultName string, cfg AdapterConfig) (*DirectDebit, 
 		cfg.Name = defaultName
 	}
 	return NewDirectDebit(w, DirectDebitConfig{
-		Name: cfg.Name, MerchantID: cfg.MerchantID, NotifyPath: cfg.NotifyPath, ValidFor: cfg.ValidFor,
+		Name: cfg.Name, MerchantID: cfg.MerchantID, NotifyPath: cfg.NotifyPath, ValidFor: cfg.ValidFor, MCC: cfg.MCC,
 		Client: Config{
 			BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			PrivateKey: cfg.PrivateKey, ProviderPublicKey: cfg.ProviderPublicKey, ChannelID: cfg.ChannelID,

@@ -44,12 +44,15 @@ type fixtureWallet struct {
 func (f *fixtureWallet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	ts := r.Header.Get("X-TIMESTAMP")
-	if r.URL.Path == Wallet().AccessTokenPath {
-		if err := snapbi.VerifyRSA(f.pub, snapbi.AccessTokenStringToSign(r.Header.Get("X-CLIENT-KEY"), ts), r.Header.Get("X-SIGNATURE")); err != nil {
-			f.t.Errorf("token signature: %v", err)
+	// DANA's SDK sends no Authorization on Payment Gateway calls and never
+	// asks for a B2B token (utils/snap_header.go, payment_gateway/v1).
+	if a := r.Header.Get("Authorization"); a != "" {
+		f.t.Errorf("%s: Authorization %q sent; DANA's Payment Gateway takes none", r.URL.Path, a)
+	}
+	for _, h := range []string{"X-PARTNER-ID", "X-EXTERNAL-ID", "CHANNEL-ID", "X-SIGNATURE", "X-TIMESTAMP"} {
+		if r.Header.Get(h) == "" {
+			f.t.Errorf("%s: header %s missing", r.URL.Path, h)
 		}
-		io.WriteString(w, `{"responseCode":"2007300","responseMessage":"Successful","accessToken":"tok","tokenType":"Bearer","expiresIn":"900"}`)
-		return
 	}
 	sts, _ := snapbi.StringToSign(r.Method, r.URL.Path, body, ts)
 	if err := snapbi.VerifyRSA(f.pub, sts, r.Header.Get("X-SIGNATURE")); err != nil {
@@ -132,7 +135,12 @@ func TestCreateOrderAgainstDocFixtures(t *testing.T) {
 			t.Errorf("we send %q, which DANA's documented request does not have", k)
 		}
 	}
-	for _, k := range []string{"partnerReferenceNo", "merchantId", "amount.value", "amount.currency", "urlParams[].type", "additionalInfo.order.orderTitle", "additionalInfo.envInfo.sourcePlatform"} {
+	// Required by dana-go's CreateOrderByRedirectRequest,
+	// CreateOrderByRedirectAdditionalInfo, EnvInfo, UrlParam and
+	// OrderRedirectObject models.
+	for _, k := range []string{"partnerReferenceNo", "merchantId", "amount.value", "amount.currency", "validUpTo",
+		"urlParams[].url", "urlParams[].type", "urlParams[].isDeeplink", "additionalInfo.mcc",
+		"additionalInfo.order.orderTitle", "additionalInfo.envInfo.sourcePlatform", "additionalInfo.envInfo.terminalType"} {
 		if !sentKeys[k] {
 			t.Errorf("we do not send %q", k)
 		}
@@ -279,4 +287,64 @@ func FuzzParseWebhook(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validUpTo is required by DANA and at most 30 minutes ahead; it is fixed
+// per attempt so a resend with the same key is the same request, body for
+// body. Without a return URL (urlParams is required) nothing is sent.
+func TestValidUpToStableAndReturnURLRequired(t *testing.T) {
+	w := Wallet()
+	_, f, _ := newFixtureProvider(t, map[string][]byte{w.PaymentPath: fixture(t, "create_order_response.json")})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	partner, wallet, err := snapbi.GenerateSandboxKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pub = &partner.PublicKey
+	before := time.Now()
+	var mu sync.Mutex
+	now := before
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p, err := New(Config{ClientID: "2020102900000000000001", PrivateKey: partner, ProviderPublicKey: &wallet.PublicKey,
+		MerchantID: merchantID, BaseURL: srv.URL, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &providers.AuthorizeRequest{PaymentID: "pay_v", Attempt: 1, IdempotencyKey: "pay_v_a1", Amount: 22200,
+		Currency: "IDR", Method: payrouter.MethodDANA, ReturnURL: "https://merchant.example/return"}
+	if _, err := p.Authorize(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	first := string(f.requests[w.PaymentPath])
+	var sent struct {
+		ValidUpTo string `json:"validUpTo"`
+	}
+	if err := json.Unmarshal([]byte(first), &sent); err != nil {
+		t.Fatal(err)
+	}
+	vt, err := snapbi.ParseTimestamp(sent.ValidUpTo)
+	if err != nil || !vt.After(before) || vt.After(before.Add(30*time.Minute)) {
+		t.Errorf("validUpTo %q (%v), want within 30 minutes from now", sent.ValidUpTo, err)
+	}
+	mu.Lock()
+	now = now.Add(90 * time.Second) // a resend later: the clock has moved, the body must not
+	mu.Unlock()
+	if _, err := p.Authorize(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if again := string(f.requests[w.PaymentPath]); again != first {
+		t.Errorf("resend with the same key sent another body:\n%s\n%s", first, again)
+	}
+	noURL := *req
+	noURL.IdempotencyKey, noURL.ReturnURL = "pay_v_a2", ""
+	delete(f.requests, w.PaymentPath)
+	_, err = p.Authorize(context.Background(), &noURL)
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Class != providers.Invalid || pe.Code != "return_url_required" {
+		t.Errorf("without return_url: %v, want invalid return_url_required", err)
+	}
+	if _, sentAny := f.requests[w.PaymentPath]; sentAny {
+		t.Error("a payment without return_url was sent to DANA")
+	}
 }

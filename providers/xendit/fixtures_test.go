@@ -27,6 +27,10 @@ import (
 //	                                REQUIRES_ACTION with WEB and MOBILE actions) from the test fixtures
 //	                                of Xendit's own Python SDK; same shape as the DANA example of
 //	                                https://docs.xendit.co/ewallet/integrations/test-guideline
+//	transactions_list.json          a GET /transactions answer shaped by xendit-go's
+//	                                balance_and_transaction models (TransactionsResponse, TransactionResponse,
+//	                                FeeResponse, LinkItem; docs/balance_and_transaction/*.md): every required
+//	                                field, null settlement fields on money out; the values are ours
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
@@ -176,4 +180,58 @@ func FuzzParseWebhook(f *testing.F) {
 			t.Fatalf("nil notification without error")
 		}
 	})
+}
+
+// Settlements reads Xendit's documented transaction shape exactly (decimal
+// amounts, fee + VAT, money out negative, settlement status and time) and
+// asks with the SDK's query parameters, paging with after_id.
+func TestDocumentedTransactions(t *testing.T) {
+	var queries []map[string][]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/transactions" {
+			t.Errorf("path %s, want /transactions", r.URL.Path)
+		}
+		queries = append(queries, r.URL.Query())
+		if r.URL.Query().Get("after_id") == "" {
+			w.Write(fixture(t, "transactions_list.json"))
+			return
+		}
+		w.Write([]byte(`{"has_more":false,"data":[]}`))
+	}))
+	defer srv.Close()
+	p, err := xendit.New(xendit.Config{Name: "xendit", SecretKey: "xnd_development_x", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	ss, err := p.Settlements(context.Background(), from, from.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []providers.Settlement{
+		{Provider: "xendit", ProviderPaymentID: "pr-1f3c5a7e-9b2d-4c6e-8a0f-2d4b6c8e0a13", OrderID: "pay_fixture_a1", Type: "payment",
+			Amount: 150000, Fee: 2250, Net: 147750, Currency: "IDR", Status: "SETTLED", SettledAt: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)},
+		{Provider: "xendit", OrderID: "re_fixture", Type: "refund", Amount: -50000, Net: -50000, Currency: "IDR",
+			SettledAt: time.Date(2026, 11, 29, 11, 0, 0, 0, time.UTC)},
+		{Provider: "xendit", ProviderPaymentID: "pr-2a4c6e8a-0c2e-4a6c-8e0a-4c6e8a0c2e57", OrderID: "pay_fixture_usd_a1", Type: "payment",
+			Amount: 1050, Fee: 33, Net: 1017, Currency: "USD", Status: "PENDING", SettledAt: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)},
+	}
+	if len(ss) != len(want) {
+		t.Fatalf("got %d settlements %+v, want %d", len(ss), ss, len(want))
+	}
+	for i := range want {
+		if ss[i] != want[i] {
+			t.Errorf("settlement %d = %+v\nwant %+v", i, ss[i], want[i])
+		}
+	}
+	if len(queries) != 2 {
+		t.Fatalf("%d requests, want 2 (has_more)", len(queries))
+	}
+	q := queries[0]
+	if q["created[gte]"][0] != "2026-11-29T00:00:00Z" || q["created[lte]"][0] != "2026-11-29T23:59:59Z" || q["limit"][0] != "50" || q["statuses"][0] != "SUCCESS" {
+		t.Errorf("first query = %v", q)
+	}
+	if got := queries[1]["after_id"]; len(got) != 1 || got[0] != "txn_9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a" {
+		t.Errorf("second query after_id = %v, want the last id of the first page", got)
+	}
 }

@@ -8,7 +8,9 @@
 // POST /v3/payment_requests/{id}/cancel with header api-version 2024-11-11
 // (cancel): the v2 Payment Requests API has no cancel endpoint, so the
 // adapter uses the one Xendit documents for payment requests
-// (https://docs.xendit.co/apidocs/cancel-payment-request). Authentication
+// (https://docs.xendit.co/apidocs/cancel-payment-request; see Cancel for
+// what happens where it does not apply), GET /transactions (settlements,
+// settlement.go). Authentication
 // is HTTP Basic with the secret key as user and an empty password; every
 // mutating call carries header idempotency-key.
 //
@@ -606,8 +608,24 @@ func (p *Provider) Capture(ctx context.Context, req *providers.CaptureRequest) (
 const apiVersion = "2024-11-11"
 
 // Cancel cancels a payment request that is still awaiting the customer or
-// awaiting capture, through POST /v3/payment_requests/{id}/cancel (see the
-// package doc). A request already paid or ended is Invalid (409).
+// awaiting capture.
+//
+// Xendit's SDK (xendit-go v7, payment_request) has no cancel and no void
+// for payment requests; Xendit documents POST
+// /v3/payment_requests/{id}/cancel with header api-version 2024-11-11
+// ("prevents end users from completing payment",
+// https://docs.xendit.co/apidocs/cancel-payment-request), which the
+// adapter sends with an empty JSON body. Which channels and which v2
+// payment requests it accepts is not documented beyond that; so when
+// Xendit refuses the cancel (a 4xx other than authentication, rate
+// limiting or not found) Cancel returns an Invalid *providers.Error with
+// code "not_cancelable" and payrouter does the rest itself: the router
+// treats an Invalid cancel as "nothing to cancel" and lets the payment
+// expire (it expires at Xendit too: QRIS and VA carry expires_at,
+// e-wallet redirects lapse), and a payment that is paid after payrouter
+// gave up on it arrives as a webhook for a closed payment, which the
+// router records as an anomaly for refund. A payment request already
+// ended is also "not_cancelable" (409 at Xendit).
 func (p *Provider) Cancel(ctx context.Context, req *providers.CancelRequest) (*providers.Result, error) {
 	id := req.ProviderPaymentID
 	if id == "" {
@@ -620,12 +638,23 @@ func (p *Provider) Cancel(ctx context.Context, req *providers.CancelRequest) (*p
 	var pr paymentRequest
 	if err := p.do(ctx, http.MethodPost, "/v3/payment_requests/"+url.PathEscape(id)+"/cancel", req.IdempotencyKey,
 		http.Header{"Api-Version": {apiVersion}}, struct{}{}, &pr); err != nil {
+		var pe *providers.Error
+		if errors.As(err, &pe) && pe.Class == providers.Invalid && notCancelable(pe.HTTPStatus) {
+			pe.Code = "not_cancelable"
+			pe.Message = "xendit cannot cancel payment request " + id + " (" + pe.Message + "); payrouter lets it expire"
+		}
 		return nil, err
 	}
 	if pr.ID == "" {
 		pr.ID = id
 	}
 	return p.result(&pr, ""), nil
+}
+
+// notCancelable: Xendit refused the cancel itself, not our credentials,
+// rate or the id.
+func notCancelable(status int) bool {
+	return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 && status != 429
 }
 
 var refundReasons = map[string]bool{"FRAUDULENT": true, "DUPLICATE": true, "REQUESTED_BY_CUSTOMER": true, "CANCELLATION": true, "OTHERS": true}

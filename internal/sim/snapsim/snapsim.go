@@ -1,10 +1,16 @@
 // Package snapsim is the sandbox simulator of the SNAP BI direct-debit
 // wallets (DANA, OVO, GoPay): one engine, parameterised per wallet by a
-// Wallet value (paths, signing scheme, deeplink form). It verifies what the
-// real wallets verify — the access-token signature with the partner's
-// public key, then on every transaction the Bearer token, X-PARTNER-ID,
-// X-TIMESTAMP, X-EXTERNAL-ID, CHANNEL-ID and X-SIGNATURE — and refuses a
-// wrongly signed request with SNAP 401 "Unauthorized. Signature". It keeps
+// Wallet value (paths, signing scheme, token use, required fields, status
+// codes, deeplink form). It verifies what the real wallets verify — for
+// OVO and GoPay the access-token signature with the partner's public key
+// and then the Bearer token on every transaction (DANA's Payment Gateway
+// has no access token: no token endpoint, no Authorization) — and on every
+// transaction X-PARTNER-ID, X-TIMESTAMP, X-EXTERNAL-ID, CHANNEL-ID and
+// X-SIGNATURE over the full path the request was sent to (the /sim/<wallet>
+// mount prefix included, as a real client pointed at this base URL signs
+// it), refusing a wrongly signed request with SNAP 401 "Unauthorized.
+// Signature". Requests missing a field the wallet's models mark required
+// are refused with 400 "Invalid Mandatory Field [...]". It keeps
 // payments in memory, honours X-EXTERNAL-ID idempotency (same id and body:
 // the first answer again; same id, other body: 409 Conflict), and on
 // Pay posts the wallet's finish notify signed with the wallet's private key
@@ -16,7 +22,9 @@
 // for every wallet, OVO included (the real OVO pushes to the phone), so the
 // sandbox always has a usable next action; a payment of Rp 14.014 is
 // refused with 4035414 Insufficient Funds; an expired payment's notify and
-// status carry additionalInfo.closeReason "EXPIRED" (snapbi.CloseReasonField).
+// status carry the close reason "EXPIRED" (DANA: notify
+// additionalInfo."extendInfo.closedReason", query additionalInfo.closeReason;
+// OVO and GoPay: additionalInfo.closeReason, an assumption).
 package snapsim
 
 import (
@@ -29,6 +37,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +51,10 @@ import (
 // out here independently of the adapters, from each wallet's public
 // documentation, so that a wrong path in an adapter fails its tests.
 type Wallet struct {
-	Name            string // "dana"
-	Method          string // "dana"
+	Name   string // "dana"
+	Method string // "dana"
+	// AccessTokenPath is the B2B token endpoint; "" = the wallet takes no
+	// token (DANA Payment Gateway): no Authorization is checked.
 	AccessTokenPath string
 	PaymentPath     string
 	StatusPath      string
@@ -51,19 +62,45 @@ type Wallet struct {
 	RefundPath      string
 	Symmetric       bool                    // HMAC-SHA512 transaction signatures (GoPay)
 	NeedsPhone      bool                    // additionalInfo.phoneNumber required (OVO)
-	Deeplink        func(ref string) string // appRedirectUrl
+	Deeplink        func(ref string) string // appRedirectUrl; nil = not in the wallet's response
+	// Required lists, per service ("54" payment, "55" status, "57"
+	// cancel, "58" refund), the dotted JSON paths the wallet's models mark
+	// required; a missing one is 400 Invalid Mandatory Field.
+	Required map[string][]string
+	// MaxValidFor bounds validUpTo (DANA: 30 minutes ahead); 0 = no bound.
+	MaxValidFor time.Duration
+	// Refunded: a fully refunded payment reports "04" (SNAP); false keeps
+	// "00" (DANA documents no 04).
+	Refunded bool
+	// FailedStatus is the code of a payment the customer failed: "06"
+	// (SNAP) or "05" with close reason CANCELLED (DANA documents no 06).
+	FailedStatus string
+	// NotifyCloseReasonField / StatusCloseReasonField name the close
+	// reason's additionalInfo key in the notify and the query answer.
+	NotifyCloseReasonField string
+	StatusCloseReasonField string
 }
 
 // DANA is DANA's Payment Gateway SNAP API (dashboard.dana.id/api-docs-v2).
 func DANA() Wallet {
 	return Wallet{
 		Name: "dana", Method: "dana",
-		AccessTokenPath: "/v1.0/access-token/b2b.htm",
-		PaymentPath:     "/payment-gateway/v1.0/debit/payment-host-to-host.htm",
-		StatusPath:      "/payment-gateway/v1.0/debit/status.htm",
-		CancelPath:      "/payment-gateway/v1.0/debit/cancel.htm",
-		RefundPath:      "/payment-gateway/v1.0/debit/refund.htm",
-		Deeplink:        func(ref string) string { return "dana://dana.id/payment?referenceNo=" + url.QueryEscape(ref) },
+		PaymentPath: "/payment-gateway/v1.0/debit/payment-host-to-host.htm",
+		StatusPath:  "/payment-gateway/v1.0/debit/status.htm",
+		CancelPath:  "/payment-gateway/v1.0/debit/cancel.htm",
+		RefundPath:  "/payment-gateway/v1.0/debit/refund.htm",
+		// dana-go payment_gateway/v1 models' requiredProperties.
+		Required: map[string][]string{
+			"54": {"partnerReferenceNo", "merchantId", "amount.value", "amount.currency", "validUpTo", "urlParams",
+				"additionalInfo.mcc", "additionalInfo.envInfo.sourcePlatform", "additionalInfo.envInfo.terminalType"},
+			"55": {"serviceCode", "merchantId"},
+			"57": {"originalPartnerReferenceNo", "merchantId"},
+			"58": {"merchantId", "originalPartnerReferenceNo", "partnerRefundNo", "refundAmount.value", "refundAmount.currency"},
+		},
+		MaxValidFor:            30 * time.Minute,
+		FailedStatus:           "05",
+		NotifyCloseReasonField: "extendInfo.closedReason",
+		StatusCloseReasonField: "closeReason",
 	}
 }
 
@@ -77,6 +114,8 @@ func OVO() Wallet {
 		RefundPath:      "/OVOSNAP/v2.0/debit/refund",
 		NeedsPhone:      true,
 		Deeplink:        func(ref string) string { return "ovo://payment?referenceNo=" + url.QueryEscape(ref) },
+		Refunded:        true,
+		FailedStatus:    "06",
 	}
 }
 
@@ -92,6 +131,8 @@ func GoPay() Wallet {
 		CancelPath:      "/v1.0/debit/cancel",
 		RefundPath:      "/v1.0/debit/refund",
 		Symmetric:       true,
+		Refunded:        true,
+		FailedStatus:    "06",
 		Deeplink: func(ref string) string {
 			return "gojek://gopay/merchanttransfer?tref=" + url.QueryEscape(ref) + "&activity=GP:RR"
 		},
@@ -171,6 +212,15 @@ func New(o Options) *Backend {
 		o.TokenTTL = 15 * time.Minute
 	}
 	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	if o.Wallet.FailedStatus == "" {
+		o.Wallet.FailedStatus = "06"
+	}
+	if o.Wallet.NotifyCloseReasonField == "" {
+		o.Wallet.NotifyCloseReasonField = snapbi.CloseReasonField
+	}
+	if o.Wallet.StatusCloseReasonField == "" {
+		o.Wallet.StatusCloseReasonField = snapbi.CloseReasonField
+	}
 	return &Backend{o: o, tokens: map[string]time.Time{}, txns: map[string]*txn{}, byPRef: map[string]*txn{}}
 }
 
@@ -208,6 +258,7 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var service string
 	var handle func([]byte) *sim.Replay
 	switch r.URL.Path {
+	case "":
 	case wl.AccessTokenPath:
 		write(w, b.token(r, body))
 		return
@@ -220,11 +271,15 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case wl.RefundPath:
 		service, handle = "58", b.refund
 	}
-	if handle == nil || r.URL.Path == "" {
+	if handle == nil {
 		write(w, snapErr(404, "00", "00", "Not Found"))
 		return
 	}
 	if rep := b.authenticate(r, body, service); rep != nil {
+		write(w, rep)
+		return
+	}
+	if rep := b.validate(body, service); rep != nil {
 		write(w, rep)
 		return
 	}
@@ -278,12 +333,16 @@ func (b *Backend) token(r *http.Request, body []byte) *sim.Replay {
 // nil means it passes. Refusals are not recorded for idempotency: the
 // request was not processed.
 func (b *Backend) authenticate(r *http.Request, body []byte, service string) *sim.Replay {
-	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	b.mu.Lock()
-	exp, known := b.tokens[tok]
-	b.mu.Unlock()
-	if !found || !known || b.o.Now().After(exp) {
-		return snapErr(401, service, "01", "Invalid Token (B2B)")
+	var tok string
+	if b.o.Wallet.AccessTokenPath != "" {
+		var found bool
+		tok, found = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		b.mu.Lock()
+		exp, known := b.tokens[tok]
+		b.mu.Unlock()
+		if !found || !known || b.o.Now().After(exp) {
+			return snapErr(401, service, "01", "Invalid Token (B2B)")
+		}
 	}
 	if r.Header.Get("X-PARTNER-ID") != b.o.ClientID {
 		return snapErr(401, service, "00", "Unauthorized. Unknown client")
@@ -303,18 +362,96 @@ func (b *Backend) authenticate(r *http.Request, body []byte, service string) *si
 		return snapErr(400, service, "02", "Invalid Mandatory Field [CHANNEL-ID]")
 	}
 	sig := r.Header.Get("X-SIGNATURE")
+	path := requestPath(r)
 	if b.o.Wallet.Symmetric {
-		sts, err := snapbi.SymmetricStringToSign(r.Method, r.URL.Path, tok, body, ts)
+		sts, err := snapbi.SymmetricStringToSign(r.Method, path, tok, body, ts)
 		if err != nil || snapbi.VerifyHMAC(b.o.ClientSecret, sts, sig) != nil {
 			return snapErr(401, service, "00", "Unauthorized. Signature")
 		}
 		return nil
 	}
-	sts, err := snapbi.StringToSign(r.Method, r.URL.Path, body, ts)
+	sts, err := snapbi.StringToSign(r.Method, path, body, ts)
 	if err != nil || snapbi.VerifyRSA(b.o.PartnerPublicKey, sts, sig) != nil {
 		return snapErr(401, service, "00", "Unauthorized. Signature")
 	}
 	return nil
+}
+
+// requestPath is the path the client sent the request to, before any
+// mount prefix was stripped: what the client signed.
+func requestPath(r *http.Request) string {
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return r.URL.Path
+}
+
+// validate checks the wallet's required fields and formats for service;
+// nil means the request may be processed.
+func (b *Backend) validate(body []byte, service string) *sim.Replay {
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return snapErr(400, service, "00", "Bad Request")
+	}
+	for _, p := range b.o.Wallet.Required[service] {
+		v, ok := lookup(doc, p)
+		if s, isStr := v.(string); !ok || v == nil || (isStr && s == "") {
+			return snapErr(400, service, "02", "Invalid Mandatory Field ["+p+"]")
+		}
+		if arr, isArr := v.([]any); isArr && len(arr) == 0 {
+			return snapErr(400, service, "02", "Invalid Mandatory Field ["+p+"]")
+		}
+	}
+	for _, f := range []string{"amount", "refundAmount"} {
+		if m, ok := doc[f].(map[string]any); ok {
+			if v, _ := m["value"].(string); !moneyValue.MatchString(v) {
+				return snapErr(400, service, "01", "Invalid Field Format ["+f+".value]")
+			}
+		}
+	}
+	if raw, ok := doc["urlParams"]; ok {
+		ps, _ := raw.([]any)
+		for _, x := range ps {
+			m, _ := x.(map[string]any)
+			u, _ := m["url"].(string)
+			t, _ := m["type"].(string)
+			d, _ := m["isDeeplink"].(string)
+			if u == "" || (t != "PAY_RETURN" && t != "NOTIFICATION") || (d != "Y" && d != "N") {
+				return snapErr(400, service, "01", "Invalid Field Format [urlParams]")
+			}
+		}
+	}
+	if v, ok := doc["validUpTo"].(string); ok && service == "54" {
+		if !validUpToFormat.MatchString(v) {
+			return snapErr(400, service, "01", "Invalid Field Format [validUpTo]")
+		}
+		t, err := snapbi.ParseTimestamp(v)
+		now := b.o.Now()
+		if err != nil || !t.After(now) || (b.o.Wallet.MaxValidFor > 0 && t.After(now.Add(b.o.Wallet.MaxValidFor))) {
+			return snapErr(400, service, "01", "Invalid Field Format [validUpTo]")
+		}
+	}
+	return nil
+}
+
+var (
+	moneyValue      = regexp.MustCompile(`^\d{1,16}\.\d{2}$`)
+	validUpToFormat = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+07:00$`)
+)
+
+// lookup follows a dotted path through nested JSON objects.
+func lookup(doc map[string]any, path string) (any, bool) {
+	var cur any = doc
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 func (b *Backend) payment(body []byte) *sim.Replay {
@@ -422,7 +559,7 @@ func (b *Backend) status(body []byte) *sim.Replay {
 		"amount":                     money(t.amount),
 	}
 	if t.closeReason != "" {
-		resp["additionalInfo"] = map[string]string{snapbi.CloseReasonField: t.closeReason}
+		resp["additionalInfo"] = map[string]string{b.o.Wallet.StatusCloseReasonField: t.closeReason}
 	}
 	return ok("55", resp)
 }
@@ -502,7 +639,7 @@ func (b *Backend) refund(body []byte) *sim.Replay {
 		}
 		t.refunds[req.PartnerRefundNo] = rec
 		t.refunded += amount
-		if t.refunded == t.amount {
+		if t.refunded == t.amount && b.o.Wallet.Refunded {
 			t.status = "04"
 		}
 	}
@@ -564,7 +701,10 @@ func (b *Backend) Pay(ctx context.Context, id string, outcome sim.Outcome) error
 	case sim.OutcomeSuccess:
 		t.status = "00"
 	case sim.OutcomeFailure:
-		t.status = "06"
+		t.status = b.o.Wallet.FailedStatus
+		if t.status == "05" {
+			t.closeReason = "CANCELLED"
+		}
 	case sim.OutcomeExpire:
 		t.status, t.closeReason = "05", "EXPIRED"
 	default:
@@ -584,7 +724,7 @@ func (b *Backend) Pay(ctx context.Context, id string, outcome sim.Outcome) error
 	}
 	if t.closeReason != "" {
 		reason, _ := json.Marshal(t.closeReason)
-		n.AdditionalInfo = map[string]json.RawMessage{snapbi.CloseReasonField: reason}
+		n.AdditionalInfo = map[string]json.RawMessage{b.o.Wallet.NotifyCloseReasonField: reason}
 	}
 	b.mu.Unlock()
 	return b.notify(ctx, n)

@@ -1,8 +1,12 @@
 // Package xenditsim is a stateful simulator of Xendit's Payment Requests
 // API for payrouter's sandbox: POST /payment_requests, GET
 // /payment_requests/{id}, GET /payment_requests?reference_id=…, POST
-// /payment_requests/{id}/captures, POST /v3/payment_requests/{id}/cancel and
-// POST /refunds, with HTTP Basic auth (secret key, empty password),
+// /payment_requests/{id}/captures, POST /v3/payment_requests/{id}/cancel,
+// POST /refunds, test mode's POST /payment_requests/{id}/payments/simulate,
+// and the settlement data Xendit's Balance and Transaction API serves
+// (GET /transactions, GET /balance; POST /_settlement_faults changes it for
+// tests), with HTTP Basic auth (secret key,
+// empty password),
 // idempotency-key replay, Xendit's JSON shapes and error bodies
 // ({error_code, message}), and webhooks carrying x-callback-token.
 //
@@ -19,6 +23,15 @@
 //
 // Ledger ids are payment request ids, references the reference_id, amounts
 // minor units of the currency (whole rupiah for IDR).
+//
+// Settlement (transactions.go): every capture records a PAYMENT
+// transaction (MONEY_IN, fee per the sandbox fee table, Fees) and every
+// refund a REFUND transaction (MONEY_OUT, no fee). They settle after
+// Options.SettleAfter (0: at once, T+0): settlement_status PENDING until
+// estimated_settlement_time, then SETTLED. Assumptions (Xendit does not
+// document them for payment requests): a PAYMENT's product_id is the
+// payment request id and its reference_id the payment request's; a
+// REFUND's product_id is the refund id and its reference_id the refund's.
 package xenditsim
 
 import (
@@ -51,6 +64,10 @@ type Options struct {
 	BusinessID string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Fees is the sandbox fee table (default DefaultFees).
+	Fees map[string]Fee
+	// SettleAfter delays settlement of captured payments (default 0: T+0).
+	SettleAfter time.Duration
 }
 
 // Backend is the simulator; it implements sim.Backend.
@@ -64,6 +81,7 @@ type Backend struct {
 	prs   map[string]*pr
 	order []string
 	vaSeq int
+	txns  []*txn // settlement transactions, oldest first
 }
 
 type refund struct {
@@ -115,6 +133,12 @@ func New(o Options) *Backend {
 	b.mux.HandleFunc("POST /payment_requests/{id}/captures", b.post(b.capture))
 	b.mux.HandleFunc("POST /v3/payment_requests/{id}/cancel", b.post(b.cancel))
 	b.mux.HandleFunc("POST /refunds", b.post(b.refund))
+	b.mux.HandleFunc("POST /payment_requests/{id}/payments/simulate", b.post(b.simulate))
+	b.mux.HandleFunc("GET /transactions", b.listTransactions)
+	b.mux.HandleFunc("GET /balance", b.balance)
+	if o.Fees == nil {
+		b.opts.Fees = DefaultFees()
+	}
 	return b
 }
 
@@ -139,6 +163,10 @@ func apiErr(status int, code, msg string) answer {
 
 // ServeHTTP serves the API (paths without the /sim/xendit prefix).
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_settlement_faults" && r.Method == http.MethodPost {
+		b.handleSettlementFault(w, r) // control API: no Xendit auth
+		return
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || b.opts.SecretKey == "" || user != b.opts.SecretKey || pass != "" {
 		sim.WriteJSON(w, http.StatusUnauthorized, apiErr(401, "INVALID_API_KEY", "API key is not authorized for this API service").body)
@@ -169,6 +197,7 @@ func (b *Backend) checkoutURL(id string) string { return b.opts.PublicURL + "/ch
 
 type createReq struct {
 	ReferenceID     string         `json:"reference_id"`
+	Country         string         `json:"country"`
 	Amount          json.Number    `json:"amount"`
 	Currency        string         `json:"currency"`
 	CaptureMethod   string         `json:"capture_method"`
@@ -214,6 +243,18 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 	var req createReq
 	if err := json.Unmarshal(body, &req); err != nil {
 		return apiErr(400, "API_VALIDATION_ERROR", "request body is not valid JSON")
+	}
+	// Enums of xendit-go's payment_request models.
+	if req.Country != "" && !oneOf(req.Country, "ID", "PH", "VN", "TH", "MY") {
+		return apiErr(400, "API_VALIDATION_ERROR", "country must be one of ID, PH, VN, TH, MY")
+	}
+	if pm := req.PaymentMethod; pm != nil {
+		if !oneOf(pm.Reusability, "ONE_TIME_USE", "MULTIPLE_USE") {
+			return apiErr(400, "API_VALIDATION_ERROR", "payment_method.reusability must be ONE_TIME_USE or MULTIPLE_USE")
+		}
+		if !oneOf(pm.Type, "CARD", "DIRECT_DEBIT", "EWALLET", "OVER_THE_COUNTER", "QR_CODE", "VIRTUAL_ACCOUNT") {
+			return apiErr(400, "API_VALIDATION_ERROR", "payment_method.type is not a payment method type")
+		}
 	}
 	if req.ReferenceID == "" {
 		return apiErr(400, "API_VALIDATION_ERROR", "reference_id is required")
@@ -341,6 +382,9 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 	b.mu.Lock()
 	b.prs[p.ID] = p
 	b.order = append(b.order, p.ID)
+	if p.Status == "SUCCEEDED" {
+		b.recordPaymentLocked(p)
+	}
 	resp := b.render(p)
 	var hook []byte
 	if p.Type == "CARD" && p.Status != "REQUIRES_ACTION" {
@@ -351,6 +395,15 @@ func (b *Backend) create(r *http.Request, body []byte) answer {
 		b.notifyAsync(hook)
 	}
 	return answer{http.StatusCreated, resp}
+}
+
+func oneOf(s string, vs ...string) bool {
+	for _, v := range vs {
+		if s == v {
+			return true
+		}
+	}
+	return false
 }
 
 func orDefault(s, d string) string {
@@ -526,6 +579,7 @@ func (b *Backend) capture(r *http.Request, body []byte) answer {
 		return apiErr(400, "INVALID_CAPTURE_AMOUNT", "capture_amount exceeds the authorized amount")
 	}
 	p.Status, p.Captured, p.Updated = "SUCCEEDED", amount, b.opts.Now()
+	b.recordPaymentLocked(p)
 	return answer{http.StatusOK, map[string]any{
 		"id": "cptr-" + uuid(), "payment_request_id": p.ID, "payment_id": p.PaymentID, "reference_id": p.ReferenceID,
 		"currency": p.Currency, "authorized_amount": wire(p.Amount, p.Currency), "captured_amount": wire(amount, p.Currency),
@@ -599,6 +653,7 @@ func (b *Backend) refund(r *http.Request, body []byte) answer {
 	now := b.opts.Now()
 	rf := refund{ID: "rfd-" + uuid(), ReferenceID: req.ReferenceID, Reason: req.Reason, Amount: amount, Created: now}
 	p.Refunds = append(p.Refunds, rf)
+	b.recordRefundLocked(p, rf)
 	obj := map[string]any{
 		"id": rf.ID, "payment_request_id": p.ID, "payment_id": p.PaymentID, "invoice_id": nil, "reference_id": rf.ReferenceID,
 		"amount": wire(amount, p.Currency), "currency": p.Currency, "country": "ID", "channel_code": p.ChannelCode,
@@ -648,12 +703,24 @@ func (b *Backend) Pay(ctx context.Context, id string, o sim.Outcome) error {
 		b.mu.Unlock()
 		return sim.ErrNotPayable
 	}
+	b.completeLocked(p, o)
+	hook := b.webhookBody(p, eventFor(p.Status))
+	b.mu.Unlock()
+	if b.opts.Notifier == nil {
+		return nil
+	}
+	return b.opts.Notifier.Post(ctx, b.header(), hook)
+}
+
+// completeLocked applies the customer's outcome; b.mu is held.
+func (b *Backend) completeLocked(p *pr, o sim.Outcome) {
 	switch o {
 	case sim.OutcomeSuccess:
 		if p.CaptureMethod == "MANUAL" {
 			p.Status = "AWAITING_CAPTURE"
 		} else {
 			p.Status, p.Captured = "SUCCEEDED", p.Amount
+			b.recordPaymentLocked(p)
 		}
 	case sim.OutcomeFailure:
 		p.Status, p.FailureCode = "FAILED", "USER_DECLINED_PAYMENT"
@@ -664,12 +731,6 @@ func (b *Backend) Pay(ctx context.Context, id string, o sim.Outcome) error {
 		p.Status, p.FailureCode = "EXPIRED", ""
 	}
 	p.Updated = b.opts.Now()
-	hook := b.webhookBody(p, eventFor(p.Status))
-	b.mu.Unlock()
-	if b.opts.Notifier == nil {
-		return nil
-	}
-	return b.opts.Notifier.Post(ctx, b.header(), hook)
 }
 
 var _ sim.Backend = (*Backend)(nil)
