@@ -152,7 +152,6 @@ type txn struct {
 	refunds     map[string]refundRec
 	created     time.Time
 	finished    time.Time
-	extID       string
 }
 
 type refundRec struct {

@@ -356,7 +356,7 @@ func testUpdate(t *testing.T, s store.Store) {
 			Status: payrouter.AttemptSucceeded, StartedAt: at(time.Minute), IdempotencyKey: payrouter.AttemptKey(p.ID, 2)})
 		p.Provider, p.ProviderPaymentID = "xendit", "xe-9"
 		if ok, err := p.Advance(payrouter.StatusSucceeded, at(2*time.Minute)); !ok || err != nil {
-			return fmt.Errorf("Advance = %v, %v", ok, err)
+			return fmt.Errorf("p.Advance = %v, %v", ok, err)
 		}
 		p.Refunds = append(p.Refunds, payrouter.Refund{ID: "re_1", Amount: 500, Status: payrouter.RefundPending, CreatedAt: at(3 * time.Minute)})
 		if err := p.SettleRefund("re_1", true, "", at(4*time.Minute)); err != nil {
