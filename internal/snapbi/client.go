@@ -61,7 +61,7 @@ type Config struct {
 	Scheme            Scheme // default Asymmetric
 	// AccessTokenPath, e.g. /v1.0/access-token/b2b (DANA adds ".htm").
 	AccessTokenPath string
-	HTTPClient      *http.Client  // nil: a client with Timeout
+	HTTPClient      *http.Client  // nil: providers.NewHTTPClient(Timeout)
 	Timeout         time.Duration // default 30s; ignored when HTTPClient is set
 	Now             func() time.Time
 	// NotifyTolerance bounds |now − X-TIMESTAMP| of a notification;
@@ -116,7 +116,7 @@ func NewClient(cfg Config) (*Client, error) {
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+		hc = providers.NewHTTPClient(cfg.Timeout)
 	}
 	return &Client{cfg: cfg, hc: hc}, nil
 }
