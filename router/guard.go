@@ -39,22 +39,9 @@ type BreakerSettings struct {
 // (the request's overall deadline, shutdown) is excluded: it says nothing
 // either. The failure ratio is taken over counted requests (exclusions
 // left out), so a distributed breaker's admission checks do not dilute it.
+// The settings are taken as given (gobreaker's zero values: Timeout 0 is
+// its 60s, Interval 0 never resets); internal/config sets the defaults.
 func (s BreakerSettings) Gobreaker(name string, onChange func(name string, from, to gobreaker.State)) gobreaker.Settings {
-	if s.MinRequests == 0 {
-		s.MinRequests = 10
-	}
-	if s.FailureRatio == 0 {
-		s.FailureRatio = 0.5
-	}
-	if s.OpenFor == 0 {
-		s.OpenFor = 30 * time.Second
-	}
-	if s.HalfOpenProbes == 0 {
-		s.HalfOpenProbes = 1
-	}
-	if s.Interval == 0 {
-		s.Interval = 60 * time.Second
-	}
 	ratioPermille := uint64(s.FailureRatio * 1000)
 	return gobreaker.Settings{
 		Name:        name,

@@ -100,6 +100,12 @@ func openStore(t *testing.T) store.Store {
 	return st
 }
 
+// options are config.yaml's defaults.
+var options = router.Options{Deadline: 30 * time.Second, MaxAttempts: 3, PaymentTTL: 24 * time.Hour, ResolveBackoff: 2 * time.Second}
+
+// closedBreaker never trips within a test.
+var closedBreaker = router.BreakerSettings{FailureRatio: 1, MinRequests: 1000, OpenFor: time.Minute, HalfOpenProbes: 1}
+
 func ok(s payrouter.Status, id string) Answer {
 	return Answer{Result: &providers.Result{Status: s, ProviderPaymentID: id}}
 }
@@ -152,10 +158,13 @@ func TestPayFailover(t *testing.T) {
 				b.Answers = []Answer{ok(payrouter.StatusSucceeded, "b_1")}
 			}
 			guard := func(name string, p providers.Provider) *router.Guarded {
-				return router.Guard(name, p, time.Second, router.BreakerSettings{}, nil)
+				return router.Guard(name, p, time.Second, closedBreaker, nil)
 			}
-			r := router.New(openStore(t), fixedRoute{"a", "b"}, map[string]*router.Guarded{"a": guard("a", a), "b": guard("b", b)},
-				router.Options{Deadline: 10 * time.Second, MaxAttempts: tt.maxTries}, nil)
+			o := options
+			if tt.maxTries != 0 {
+				o.MaxAttempts = tt.maxTries
+			}
+			r := router.New(openStore(t), fixedRoute{"a", "b"}, map[string]*router.Guarded{"a": guard("a", a), "b": guard("b", b)}, o, nil)
 			p, err := r.Pay(context.Background(), &router.CreateRequest{MerchantID: "m1", Amount: 50000, Currency: "IDR",
 				Method: tt.method, Reference: "ref-1"})
 			if err != nil {
@@ -191,8 +200,10 @@ func TestPaySkipsOpenBreaker(t *testing.T) {
 	a := &Fake{Answers: []Answer{fail(providers.Unavailable, "service_unavailable")}}
 	b := &Fake{Answers: []Answer{ok(payrouter.StatusSucceeded, "b_1")}}
 	ga := router.Guard("a", a, time.Second, router.BreakerSettings{MinRequests: 1, FailureRatio: 0.5, OpenFor: time.Hour}, nil)
-	gb := router.Guard("b", b, time.Second, router.BreakerSettings{}, nil)
-	r := router.New(openStore(t), fixedRoute{"a", "b"}, map[string]*router.Guarded{"a": ga, "b": gb}, router.Options{MaxAttempts: 1}, nil)
+	gb := router.Guard("b", b, time.Second, closedBreaker, nil)
+	o := options
+	o.MaxAttempts = 1
+	r := router.New(openStore(t), fixedRoute{"a", "b"}, map[string]*router.Guarded{"a": ga, "b": gb}, o, nil)
 	req := func(ref string) *router.CreateRequest {
 		return &router.CreateRequest{MerchantID: "m1", Amount: 50000, Currency: "IDR", Method: payrouter.MethodCard, Reference: ref}
 	}

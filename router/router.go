@@ -103,20 +103,10 @@ type Router struct {
 }
 
 // New returns a router. providers maps the configured name to a guarded
-// provider (see Guard).
+// provider (see Guard). opts are taken as given: their defaults live in
+// one place, internal/config (router: section of config.yaml); a zero
+// Deadline or MaxAttempts lets no payment be tried.
 func New(st Store, routing Routing, provs map[string]*Guarded, opts Options, log *slog.Logger) *Router {
-	if opts.Deadline == 0 {
-		opts.Deadline = 30 * time.Second
-	}
-	if opts.MaxAttempts == 0 {
-		opts.MaxAttempts = 3
-	}
-	if opts.PaymentTTL == 0 {
-		opts.PaymentTTL = 24 * time.Hour
-	}
-	if opts.ResolveBackoff == 0 {
-		opts.ResolveBackoff = 2 * time.Second
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	soft := map[string][]string{}
 	for name, p := range a.Providers {
 		pc := cfg.Providers[name]
-		g := router.Guard(name, p, pc.Timeout.D(cfg.Router.AttemptTimeout.D(10*time.Second)), router.BreakerSettings{
+		g := router.Guard(name, p, pc.Timeout.D(0), router.BreakerSettings{
 			FailureRatio: pc.Breaker.FailureRatio, MinRequests: pc.Breaker.MinRequests, OpenFor: pc.Breaker.OpenFor.D(0),
 			HalfOpenProbes: pc.Breaker.HalfOpenProbes, Interval: pc.Breaker.Interval.D(0),
 		}, newBreaker)
@@ -132,8 +131,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		soft[name] = pc.SoftDeclines
 	}
 	a.Router = router.New(st, a.Rules, guarded, router.Options{
-		Deadline: cfg.Router.Deadline.D(30 * time.Second), MaxAttempts: cfg.Router.MaxAttempts,
-		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
+		Deadline: cfg.Router.Deadline.D(0), MaxAttempts: cfg.Router.MaxAttempts,
+		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(0),
 		ResolveBackoff: cfg.Router.ResolveBackoff.D(0),
 	}, a.Log)
 
@@ -283,7 +282,7 @@ func (a *App) Serve(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a.Router.RunResolver(bg, a.Config.Router.ResolveEvery.D(2*time.Second)) }()
+	go func() { defer wg.Done(); a.Router.RunResolver(bg, a.Config.Router.ResolveEvery.D(0)) }()
 	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
@@ -298,7 +297,7 @@ func (a *App) Serve(ctx context.Context) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout.D(30*time.Second))
+		sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout.D(0))
 		err = a.server.Shutdown(sctx)
 		cancel()
 	}
@@ -321,13 +320,4 @@ func (a *App) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
-}
-
-// SecretsRedacted is a config summary safe to log.
-func SecretsRedacted(cfg *config.Config) string {
-	var b strings.Builder
-	for _, n := range cfg.ProviderNames() {
-		fmt.Fprintf(&b, "%s(kind=%s) ", n, cfg.Providers[n].Kind)
-	}
-	return strings.TrimSpace(b.String())
 }

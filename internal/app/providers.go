@@ -73,7 +73,7 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 		if sandbox {
 			base = simBase
 		}
-		timeout := pc.Timeout.D(cfg.Router.AttemptTimeout.D(10 * time.Second))
+		timeout := pc.Timeout.D(0)
 		var p providers.Provider
 		var backend sim.Backend
 		var err error
