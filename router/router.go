@@ -620,7 +620,7 @@ func failureOf(err error) payrouter.Failure {
 	return payrouter.Failure{Code: "processing_error", Message: "the provider failed"}
 }
 
-// ErrPaymentState is the invalid_state error for an operation the payment's
+// invalidState is the invalid_state error for an operation the payment's
 // status does not allow.
 func invalidState(format string, args ...any) error {
 	return &payrouter.Error{Type: payrouter.ErrInvalidState, Code: "payment_invalid_state", Message: fmt.Sprintf(format, args...)}

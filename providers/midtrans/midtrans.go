@@ -92,7 +92,7 @@ var (
 	_ providers.WebhookParser = (*Provider)(nil)
 )
 
-// Banks lists the bank_transfer banks Midtrans takes; mandiri is the echannel
+// banks lists the bank_transfer banks Midtrans takes; mandiri is the echannel
 // bill payment.
 var banks = []string{"bca", "bni", "bri", "permata", "mandiri"}
 

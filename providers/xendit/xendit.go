@@ -176,7 +176,7 @@ type action struct {
 	QRCode  *string `json:"qr_code"`
 }
 
-// PaymentRequest is Xendit's payment request object (the fields payrouter
+// paymentRequest is Xendit's payment request object (the fields payrouter
 // reads).
 type paymentRequest struct {
 	ID            string         `json:"id"`
