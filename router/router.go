@@ -452,7 +452,7 @@ const (
 	hold                     // ambiguous card: resolve first
 )
 
-// decide applies the failover table (DESIGN.md) to one call's error at
+// decide applies the failover table (docs/architecture.md) to one call's error at
 // provider: declined stops (unless a configured soft decline), invalid and
 // unavailable move on, ambiguous holds a card and moves a customer-action
 // payment on.

@@ -275,7 +275,7 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return max(d.opts.BaseDelay/10, d.opts.Jitter(ceil))
 }
 
-// Body is the JSON a merchant receives for an event (DESIGN.md: id, type,
+// Body is the JSON a merchant receives for an event (docs/architecture.md, Events: id, type,
 // created_at, payment_id, data).
 func Body(ev *payrouter.Event) ([]byte, error) { return json.Marshal(ev) }
 
