@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// ErrorType is the API error type of DESIGN.md; the HTTP layer maps it to a
+// ErrorType is the API error type (docs/architecture.md, API v1); the HTTP layer maps it to a
 // status code.
 type ErrorType string
 

@@ -89,7 +89,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	doc, _ := loadOpenAPI(t)
 	routes := registeredRoutes(t)
 	// Guard against a regexp that silently stops matching: the server has
-	// at least the fixed routes of DESIGN.md.
+	// at least the fixed routes of API v1 (docs/architecture.md).
 	if len(routes) < 12 {
 		t.Fatalf("found %d routes in server.go, want at least 12: did the registration style change? %v", len(routes), routes)
 	}

@@ -189,7 +189,8 @@ type Attempt struct {
 	IdempotencyKey    string        `json:"-"`
 }
 
-// IdempotencyKey for attempt n of a payment: stable across restarts.
+// AttemptKey is the idempotency key of attempt n of a payment: stable
+// across restarts.
 func AttemptKey(paymentID string, n int) string { return fmt.Sprintf("%s_a%d", paymentID, n) }
 
 // RefundStatus is the state of a refund.
@@ -220,7 +221,7 @@ func (p *Payment) LastAttempt() *Attempt {
 	return &p.Attempts[len(p.Attempts)-1]
 }
 
-// AttemptAt returns the attempt at provider with that provider payment id,
+// AttemptFor returns the attempt at provider with that provider payment id,
 // or nil.
 func (p *Payment) AttemptFor(provider, providerPaymentID string) *Attempt {
 	for i := len(p.Attempts) - 1; i >= 0; i-- {

@@ -121,8 +121,8 @@ func Unsupported(format string, args ...any) *Error {
 	return &Error{Class: Invalid, Code: "unsupported", Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrSignature is returned (wrapped in an *Error) by WebhookParser for a
-// forged or stale webhook.
+// CodeSignatureInvalid is the Code of the *Error (class Invalid) a
+// WebhookParser returns for a forged or stale webhook.
 const CodeSignatureInvalid = "signature_invalid"
 
 // SignatureError is the error for a webhook that fails verification.

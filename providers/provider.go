@@ -129,6 +129,7 @@ type CaptureRequest struct {
 	IdempotencyKey    string
 	Amount            int64
 	Currency          payrouter.Currency
+	Method            payrouter.Method // selects the breaker; adapters need not read it
 }
 
 // CancelRequest voids or cancels.

@@ -33,7 +33,7 @@ func (f *fake) Refund(context.Context, *providers.RefundRequest) (*providers.Ref
 	return nil, errors.New("unused")
 }
 
-// The failover table of DESIGN.md.
+// The failover table (docs/architecture.md, Failover classes).
 func TestDecide(t *testing.T) {
 	r := New(nil, nil, nil, Options{SoftDeclines: map[string][]string{"stripe": {"do_not_honor"}}}, nil)
 	err := func(c providers.Class, code, pcode string) error {

@@ -34,8 +34,8 @@ func (r *Router) Capture(ctx context.Context, merchantID, id string, amount int6
 	if amount < p.Amount && !g.Capabilities().PartialCapture {
 		return nil, payrouter.InvalidParam("amount", "%s does not support partial capture", g.Name)
 	}
-	res, err := g.Capture(ctx, p.Method, &providers.CaptureRequest{
-		ProviderPaymentID: p.ProviderPaymentID, IdempotencyKey: p.ID + "_capture", Amount: amount, Currency: p.Currency,
+	res, err := g.Capture(ctx, &providers.CaptureRequest{
+		Method: p.Method, ProviderPaymentID: p.ProviderPaymentID, IdempotencyKey: p.ID + "_capture", Amount: amount, Currency: p.Currency,
 	})
 	if err != nil {
 		return nil, providerError(err)

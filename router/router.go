@@ -64,9 +64,49 @@ type OutcomeRecorder interface {
 	Record(provider string, m payrouter.Method, c payrouter.Currency, approved bool)
 }
 
+// Store is what the router keeps in its store: payments (with the events
+// their changes produce), the idempotency response of a resolved payment
+// and anomalies. internal/store's implementations satisfy it; a store that
+// also implements PaymentWriter folds idempotency keys into the payment's
+// own transactions (PayIdempotent needs it).
+type Store interface {
+	// CreatePayment inserts p with its attempts and pending events; a
+	// reference the merchant already used is payrouter.ErrDuplicateReference.
+	CreatePayment(ctx context.Context, p *payrouter.Payment) error
+	// UpdatePayment loads the payment, calls fn (no I/O) and saves what it
+	// did in one transaction, serialized with every other update of it.
+	UpdatePayment(ctx context.Context, id string, fn func(p *payrouter.Payment) error) (*payrouter.Payment, error)
+	// GetPayment reads one payment (merchantID "" = any merchant); a
+	// missing one is payrouter.ErrNotExist.
+	GetPayment(ctx context.Context, merchantID, id string) (*payrouter.Payment, error)
+	// FindPayment finds a payment by a provider's payment or order id.
+	FindPayment(ctx context.Context, provider, providerPaymentID string) (*payrouter.Payment, error)
+	// DuePayments lists payments whose ResolveAt is at or before now.
+	DuePayments(ctx context.Context, now time.Time, limit int) ([]*payrouter.Payment, error)
+	// CompleteIdempotencyKey stores the response to replay for a key.
+	CompleteIdempotencyKey(ctx context.Context, merchantID, key string, status int, body []byte) error
+	// RecordAnomaly keeps something ops must look at.
+	RecordAnomaly(ctx context.Context, a *payrouter.Anomaly) error
+}
+
+// PaymentWriter is the optional power of a Store to claim an idempotency
+// key in the transaction that creates a payment and to store the response
+// in the one that saves its outcome (internal/store's SQL stores have it).
+// Found by type assertion.
+type PaymentWriter interface {
+	// CreatePaymentClaiming claims c's key and creates p in one
+	// transaction: (nil, nil) when both are stored, the existing record
+	// (nothing written) when the key is taken, ErrDuplicateReference
+	// (nothing written) for a used reference.
+	CreatePaymentClaiming(ctx context.Context, p *payrouter.Payment, c payrouter.IdempotencyClaim) (*payrouter.IdempotencyRecord, error)
+	// UpdatePaymentWith is UpdatePayment with options; with opts.Current
+	// fn may run twice.
+	UpdatePaymentWith(ctx context.Context, id string, fn func(p *payrouter.Payment) error, opts payrouter.UpdateOptions) (*payrouter.Payment, error)
+}
+
 // Router is safe for concurrent use.
 type Router struct {
-	store     store.Store
+	store     Store
 	routing   Routing
 	providers map[string]*Guarded
 	opts      Options
@@ -75,20 +115,10 @@ type Router struct {
 }
 
 // New returns a router. providers maps the configured name to a guarded
-// provider (see Guard).
-func New(st store.Store, routing Routing, provs map[string]*Guarded, opts Options, log *slog.Logger) *Router {
-	if opts.Deadline == 0 {
-		opts.Deadline = 30 * time.Second
-	}
-	if opts.MaxAttempts == 0 {
-		opts.MaxAttempts = 3
-	}
-	if opts.PaymentTTL == 0 {
-		opts.PaymentTTL = 24 * time.Hour
-	}
-	if opts.ResolveBackoff == 0 {
-		opts.ResolveBackoff = 2 * time.Second
-	}
+// provider (see Guard). opts are taken as given: their defaults live in
+// one place, internal/config (router: section of config.yaml); a zero
+// Deadline or MaxAttempts lets no payment be tried.
+func New(st Store, routing Routing, provs map[string]*Guarded, opts Options, log *slog.Logger) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -103,9 +133,6 @@ func (r *Router) Provider(name string) (*Guarded, bool) {
 
 // Providers returns every configured provider.
 func (r *Router) Providers() map[string]*Guarded { return r.providers }
-
-// Store returns the router's store.
-func (r *Router) Store() store.Store { return r.store }
 
 // SetClock replaces time.Now (tests).
 func (r *Router) SetClock(now func() time.Time) { r.now = now }
@@ -163,7 +190,7 @@ func (r *Router) Explain(req *CreateRequest) (Plan, error) {
 // in whatever state the attempts left it: succeeded, authorized,
 // requires_action, failed, or processing when an outcome is ambiguous and
 // the resolver will finish it. Errors: *payrouter.Error no_route (nothing
-// stored), store.ErrDuplicateReference, or internal.
+// stored), payrouter.ErrDuplicateReference, or internal.
 func (r *Router) Pay(ctx context.Context, req *CreateRequest) (*payrouter.Payment, error) {
 	return r.pay(ctx, req, nil, nil)
 }
@@ -188,7 +215,7 @@ type PayResult struct {
 	Body    []byte
 	// Existing is the key's record when it was already claimed or
 	// completed: nothing was done (no payment, no provider call).
-	Existing *store.IdempotencyRecord
+	Existing *payrouter.IdempotencyRecord
 	// Claimed reports that this request holds the key: the payment was
 	// created with it. After an error, the caller must release or complete
 	// the key; when it is false and there is an error, nothing was written.
@@ -196,7 +223,7 @@ type PayResult struct {
 }
 
 // errNoPaymentWriter: the store cannot claim keys with the payment.
-var errNoPaymentWriter = errors.New("router: the store does not implement store.PaymentWriter")
+var errNoPaymentWriter = errors.New("router: the store does not implement router.PaymentWriter")
 
 // PayIdempotent is Pay for a request with an idempotency key, with the key's
 // record folded into the payment's own transactions: the key is claimed
@@ -213,7 +240,7 @@ var errNoPaymentWriter = errors.New("router: the store does not implement store.
 // should claim the key itself and call Pay).
 func (r *Router) PayIdempotent(ctx context.Context, req *CreateRequest, idem *Idempotency) (PayResult, error) {
 	var res PayResult
-	if _, ok := r.store.(store.PaymentWriter); !ok {
+	if _, ok := r.store.(PaymentWriter); !ok {
 		return res, errNoPaymentWriter
 	}
 	if idem == nil || idem.Key == "" || idem.Render == nil || idem.Status == 0 {
@@ -254,8 +281,8 @@ func (r *Router) pay(ctx context.Context, req *CreateRequest, idem *Idempotency,
 
 // updatePayment saves through the store's PaymentWriter when it has one
 // (opts: the copy the router holds, the idempotent response), else plainly.
-func (r *Router) updatePayment(ctx context.Context, id string, fn func(q *payrouter.Payment) error, opts store.UpdateOptions) (*payrouter.Payment, error) {
-	if pw, ok := r.store.(store.PaymentWriter); ok {
+func (r *Router) updatePayment(ctx context.Context, id string, fn func(q *payrouter.Payment) error, opts payrouter.UpdateOptions) (*payrouter.Payment, error) {
+	if pw, ok := r.store.(PaymentWriter); ok {
 		return pw.UpdatePaymentWith(ctx, id, fn, opts)
 	}
 	if opts.Complete != nil {
@@ -474,7 +501,7 @@ const (
 	hold                     // ambiguous card: resolve first
 )
 
-// decide applies the failover table (DESIGN.md) to one call's error at
+// decide applies the failover table (docs/architecture.md) to one call's error at
 // provider: declined stops (unless a configured soft decline), invalid and
 // unavailable move on, ambiguous holds a card and moves a customer-action
 // payment on.
@@ -654,7 +681,7 @@ func failureOf(err error) payrouter.Failure {
 	return payrouter.Failure{Code: "processing_error", Message: "the provider failed"}
 }
 
-// ErrPaymentState is the invalid_state error for an operation the payment's
+// invalidState is the invalid_state error for an operation the payment's
 // status does not allow.
 func invalidState(format string, args ...any) error {
 	return &payrouter.Error{Type: payrouter.ErrInvalidState, Code: "payment_invalid_state", Message: fmt.Sprintf(format, args...)}

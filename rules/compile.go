@@ -109,7 +109,15 @@ func Compile(cfg *Config, caps map[string]providers.Capabilities) (*RuleSet, err
 	}
 	rs := &RuleSet{cfg: cfg, capsSet: caps != nil}
 	rs.version = version(cfg)
+	rs.compileIndices(cfg, caps)
+	rs.compileRules(cfg)
+	rs.compileCaps(caps)
+	rs.compileFees(cfg)
+	return rs, nil
+}
 
+// compileIndices numbers the methods, currencies and providers.
+func (rs *RuleSet) compileIndices(cfg *Config, caps map[string]providers.Capabilities) {
 	// Indices: methods are a closed set; currencies are those the rules,
 	// fees or capabilities mention (index 0 = any other).
 	rs.methodIdx = map[payrouter.Method]int{}
@@ -163,8 +171,10 @@ func Compile(cfg *Config, caps map[string]providers.Capabilities) (*RuleSet, err
 		}
 	}
 	rs.nc = len(rs.curs)
+}
 
-	// Rules and their bitsets.
+// compileRules compiles every rule and its match bitsets.
+func (rs *RuleSet) compileRules(cfg *Config) {
 	n := len(cfg.Rules)
 	rs.words = (n + 63) / 64
 	newBits := func() []uint64 { return make([]uint64, rs.words) }
@@ -207,8 +217,10 @@ func Compile(cfg *Config, caps map[string]providers.Capabilities) (*RuleSet, err
 		d := rs.compileRule(cfg.Default)
 		rs.def = &d
 	}
+}
 
-	// Capabilities, drop reasons and fees.
+// compileCaps tabulates what each provider takes, and why not.
+func (rs *RuleSet) compileCaps(caps map[string]providers.Capabilities) {
 	np := len(rs.provs)
 	rs.supports = make([]uint8, np*rs.nm*rs.nc)
 	rs.whyCap = make([]string, len(rs.supports))
@@ -243,7 +255,11 @@ func Compile(cfg *Config, caps map[string]providers.Capabilities) (*RuleSet, err
 			}
 		}
 	}
-	rs.fees = make([]*cfee, np*rs.nm)
+}
+
+// compileFees tabulates the fees by provider and method.
+func (rs *RuleSet) compileFees(cfg *Config) {
+	rs.fees = make([]*cfee, len(rs.provs)*rs.nm)
 	for _, f := range cfg.Fees {
 		cf := &cfee{bp: f.BP, fixed: make([]int64, rs.nc), hasFixed: make([]bool, rs.nc)}
 		for c, amt := range f.Fixed {
@@ -251,7 +267,6 @@ func Compile(cfg *Config, caps map[string]providers.Capabilities) (*RuleSet, err
 		}
 		rs.fees[rs.provIdx[f.Provider]*rs.nm+rs.methodIdx[f.Method]] = cf
 	}
-	return rs, nil
 }
 
 // compileAmounts cuts the amount axis at every rule's min and max+1, so

@@ -75,30 +75,24 @@ type App struct {
 	mu       sync.Mutex
 }
 
-// New builds everything but does not serve.
-func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+// New builds everything but does not serve. On error everything built so
+// far is released.
+func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err error) {
 	a := &App{Config: cfg, Log: opts.Log, Sims: map[string]*sim.Sim{}, Rules: &Rules{}, Metrics: metrics.New()}
 	if a.Log == nil {
 		a.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	ln := opts.Listener
-	if ln == nil {
-		var err error
-		ln, err = net.Listen("tcp", cfg.Server.Listen)
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+			a.Close()
 		}
+	}()
+	self, err := a.listen(cfg, opts.Listener)
+	if err != nil {
+		return nil, err
 	}
-	a.listener = ln
-	a.URL = cfg.Server.PublicURL
-	self := "http://" + loopback(ln.Addr().String())
-	if a.URL == "" {
-		a.URL = self
-	}
-
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.Store = st
@@ -107,32 +101,64 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	mux := http.NewServeMux()
 	built, err := BuildProviders(cfg, self, a.URL, mux)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.Providers, a.Sims = built.Providers, built.Sims
-
 	set, err := CompileRules(cfg, built.Caps())
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.Rules.Swap(set)
 	if err := a.trackApprovals(opts.Now); err != nil {
-		a.Close()
 		return nil, err
 	}
+	if err := a.buildRouter(ctx, mux); err != nil {
+		return nil, err
+	}
+	if err := a.buildInbox(); err != nil {
+		return nil, err
+	}
+	var closeEvents func()
+	a.Events, a.Publisher, closeEvents, err = buildEvents(cfg, st, a.Log)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, closeEvents)
+	a.Handler = a.api(opts).Handler(mux)
+	return a, nil
+}
 
+// listen opens the listener (unless one is given) and returns the loopback
+// URL of this instance; a.URL is the public one.
+func (a *App) listen(cfg *config.Config, ln net.Listener) (self string, err error) {
+	if ln == nil {
+		ln, err = net.Listen("tcp", cfg.Server.Listen)
+		if err != nil {
+			return "", fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+		}
+	}
+	a.listener = ln
+	self = "http://" + loopback(ln.Addr().String())
+	a.URL = cfg.Server.PublicURL
+	if a.URL == "" {
+		a.URL = self
+	}
+	return self, nil
+}
+
+// buildRouter guards every provider (timeout, breakers, metrics) and makes
+// the router over them.
+func (a *App) buildRouter(ctx context.Context, mux *http.ServeMux) error {
+	cfg := a.Config
 	newBreaker, err := a.sharedBreakers(ctx)
 	if err != nil {
-		a.Close()
-		return nil, err
+		return err
 	}
 	guarded := map[string]*router.Guarded{}
 	soft := map[string][]string{}
 	for name, p := range a.Providers {
 		pc := cfg.Providers[name]
-		g := router.Guard(name, p, pc.Timeout.D(cfg.Router.AttemptTimeout.D(10*time.Second)), router.BreakerSettings{
+		g := router.Guard(name, p, pc.Timeout.D(0), router.BreakerSettings{
 			FailureRatio: pc.Breaker.FailureRatio, MinRequests: pc.Breaker.MinRequests, OpenFor: pc.Breaker.OpenFor.D(0),
 			HalfOpenProbes: pc.Breaker.HalfOpenProbes, Interval: pc.Breaker.Interval.D(0),
 		}, newBreaker)
@@ -144,55 +170,54 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		guarded[name] = g
 		soft[name] = pc.SoftDeclines
 	}
-	co := a.checkoutPage(st)
+	co := a.checkoutPage(a.Store)
 	var checkoutURL func(*payrouter.Payment) string
 	if co != nil {
 		checkoutURL = co.URL
 	}
-	a.Router = router.New(st, a.Rules, guarded, router.Options{
-		Deadline: cfg.Router.Deadline.D(30 * time.Second), MaxAttempts: cfg.Router.MaxAttempts,
-		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
+	a.Router = router.New(a.Store, a.Rules, guarded, router.Options{
+		Deadline: cfg.Router.Deadline.D(0), MaxAttempts: cfg.Router.MaxAttempts,
+		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(0),
 		ResolveBackoff: cfg.Router.ResolveBackoff.D(0), Outcomes: a.Approvals, CheckoutURL: checkoutURL,
 	}, a.Log)
 	if co != nil {
 		co.Router = a.Router
 		co.Mount(mux)
 	}
+	return nil
+}
 
+// buildInbox makes the webhook inbox over every provider that parses
+// webhooks.
+func (a *App) buildInbox() error {
 	sources := map[string]inbox.Source{}
 	for name, p := range a.Providers {
 		wp, ok := p.(providers.WebhookParser)
 		if !ok {
 			continue
 		}
-		ips, err := inbox.ParseCIDRs(cfg.Providers[name].WebhookIPs)
+		ips, err := inbox.ParseCIDRs(a.Config.Providers[name].WebhookIPs)
 		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("%s: providers.%s.%w", cfg.Path, name, err)
+			return fmt.Errorf("%s: providers.%s.%w", a.Config.Path, name, err)
 		}
 		sources[name] = inbox.Source{Parser: wp, AllowedIPs: ips}
 	}
-	a.Inbox = inbox.New(st, a.Router, sources, a.Log)
+	a.Inbox = inbox.New(a.Store, a.Router, sources, a.Log)
 	a.Metrics.WatchInbox(&a.Inbox.Received, &a.Inbox.Refused, &a.Inbox.Duplicates)
+	return nil
+}
 
-	var closeEvents func()
-	a.Events, a.Publisher, closeEvents, err = buildEvents(cfg, st, a.Log)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	a.closers = append(a.closers, closeEvents)
-
+// api is the HTTP API over what New built.
+func (a *App) api(opts Options) *httpapi.Server {
 	var merchants []httpapi.Merchant
-	for _, m := range cfg.Merchants {
+	for _, m := range a.Config.Merchants {
 		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
 	}
-	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
-		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
+	api := &httpapi.Server{Router: a.Router, Store: a.Store, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
+		OpenAPI: opts.OpenAPI, TrustProxy: a.Config.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
-	a.Handler = api.Handler(mux)
-	return a, nil
+	return api
 }
 
 // checkoutPage builds the hosted checkout page, or nil when it has no
@@ -343,7 +368,7 @@ func (a *App) Serve(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a.Router.RunResolver(bg, a.Config.Router.ResolveEvery.D(2*time.Second)) }()
+	go func() { defer wg.Done(); a.Router.RunResolver(bg, a.Config.Router.ResolveEvery.D(0)) }()
 	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
@@ -360,7 +385,7 @@ func (a *App) Serve(ctx context.Context) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout.D(30*time.Second))
+		sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout.D(0))
 		err = a.server.Shutdown(sctx)
 		cancel()
 	}
@@ -383,13 +408,4 @@ func (a *App) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
-}
-
-// SecretsRedacted is a config summary safe to log.
-func SecretsRedacted(cfg *config.Config) string {
-	var b strings.Builder
-	for _, n := range cfg.ProviderNames() {
-		fmt.Fprintf(&b, "%s(kind=%s) ", n, cfg.Providers[n].Kind)
-	}
-	return strings.TrimSpace(b.String())
 }

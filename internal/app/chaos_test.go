@@ -302,8 +302,16 @@ func TestChaosDownFailsOverAndBreakerCycles(t *testing.T) {
 			}
 
 			setFaults(t, ti, c.faulty, sim.Faults{Mode: "none"})
-			time.Sleep(openFor + 100*time.Millisecond)
-			if got := readyBreaker(t, ti, c.faulty, c.method); got != "half-open" {
+			// gobreaker has no clock to inject: its open period runs on
+			// time.Now. Poll until it half-opens, bounded generously (not a
+			// speed assertion).
+			openedAt := time.Now()
+			got := readyBreaker(t, ti, c.faulty, c.method)
+			for got == "open" && time.Since(openedAt) < openFor+10*time.Second {
+				time.Sleep(10 * time.Millisecond)
+				got = readyBreaker(t, ti, c.faulty, c.method)
+			}
+			if got != "half-open" {
 				t.Errorf("after open_for: /readyz says %q, want half-open", got)
 			}
 			p = pay(t, ti, "down-probe", c.method)

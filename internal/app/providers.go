@@ -56,7 +56,7 @@ func or(v, def string) string {
 // loopback URL of this instance); next actions use public.
 func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux) (*Built, error) {
 	b := &Built{Providers: map[string]providers.Provider{}, Sims: map[string]*sim.Sim{}}
-	hc := &http.Client{Transport: noReplay{&http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}}
+	hc := &http.Client{Transport: providers.NoReplay(&http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second})}
 	for _, name := range cfg.ProviderNames() {
 		pc := cfg.Providers[name]
 		base := pc.BaseURL
@@ -73,7 +73,7 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 		if sandbox {
 			base = simBase
 		}
-		timeout := pc.Timeout.D(cfg.Router.AttemptTimeout.D(10 * time.Second))
+		timeout := pc.Timeout.D(0)
 		var p providers.Provider
 		var backend sim.Backend
 		var err error
@@ -115,25 +115,6 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 		}
 	}
 	return b, nil
-}
-
-// noReplay stops net/http from silently resending a request that carries
-// a body. http.Transport replays a POST with an Idempotency-Key header when
-// a reused connection closes before the answer; if the provider had
-// processed the first send and the resend meets a 503, the adapter would
-// report "unavailable, not processed" for a charge that exists, and the
-// router would charge elsewhere (found by the flaky chaos test). Without
-// the replay the lost answer surfaces as what it is: ambiguous. The router
-// resolves it with the same key itself.
-type noReplay struct{ rt http.RoundTripper }
-
-func (n noReplay) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody != nil {
-		r := *req // shallow copy: RoundTrip must not modify the caller's request
-		r.GetBody = nil
-		req = &r
-	}
-	return n.rt.RoundTrip(req)
 }
 
 func isWallet(kind string) bool { return kind == "gopay" || kind == "ovo" || kind == "dana" }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,7 +151,12 @@ func TestBreakerSharedBetweenInstances(t *testing.T) {
 	if _, err := b2.Execute(func() (any, error) { called = true; return nil, nil }); !errors.Is(err, gobreaker.ErrOpenState) || called {
 		t.Fatalf("other instance: err %v, called %v; want ErrOpenState without a call", err, called)
 	}
-	time.Sleep(350 * time.Millisecond)
+	// gobreaker has no clock to inject: its open period (300ms) runs on
+	// time.Now. Poll until it half-opens, bounded generously.
+	deadline := time.Now().Add(10 * time.Second)
+	for b1.State() == gobreaker.StateOpen && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := b1.State(); got != gobreaker.StateHalfOpen {
 		t.Fatalf("after the open period: %s, want half-open", got)
 	}
@@ -171,19 +177,28 @@ func TestBreakerDoesNotSerializeCalls(t *testing.T) {
 	st := settings()
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return false }
 	bs := []*Breaker{s1.NewBreaker("x/card", st, nil), s2.NewBreaker("x/card", st, nil)}
+	// Every call blocks until all n are inside at once: if Execute held
+	// its lock across the call, only one would ever get in.
 	const n = 20
 	var wg sync.WaitGroup
-	start := time.Now()
+	var inside atomic.Int32
+	release := make(chan struct{})
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = bs[i%2].Execute(func() (any, error) { time.Sleep(200 * time.Millisecond); return nil, errDown })
+			_, _ = bs[i%2].Execute(func() (any, error) { inside.Add(1); <-release; return nil, errDown })
 		}()
 	}
+	deadline := time.Now().Add(10 * time.Second) // a hang guard, not a speed bound
+	for inside.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := inside.Load()
+	close(release)
 	wg.Wait()
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("%d calls of 200ms took %s: calls are serialized", n, d)
+	if got != n {
+		t.Errorf("%d of %d calls were inside their provider call at once: calls are serialized", got, n)
 	}
 	data, err := s1.GetData(stateKey("x/card"))
 	if err != nil {

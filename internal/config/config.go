@@ -34,9 +34,8 @@ type Config struct {
 	Fees      yaml.Node           `yaml:"fees"`    // package rules
 
 	// Path and Data are the file read, for package rules and reloads.
-	Path string    `yaml:"-"`
-	Data []byte    `yaml:"-"`
-	Mod  time.Time `yaml:"-"`
+	Path string `yaml:"-"`
+	Data []byte `yaml:"-"`
 
 	// SimURL (sandbox): the simulators of stripe, midtrans and xendit are
 	// served by `payrouter sim` at this base URL instead of in this
@@ -181,14 +180,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := Parse(path, data, os.LookupEnv)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(path); err == nil {
-		c.Mod = st.ModTime()
-	}
-	return c, nil
+	return Parse(path, data, os.LookupEnv)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -247,10 +239,14 @@ func expand(n *yaml.Node, lookup func(string) (string, bool), missing *[]string)
 	}
 }
 
+// applyDefaults is the one place payrouter's defaults live: the wiring
+// (internal/app) and the packages it configures (router, events) take the
+// values as given.
 func (c *Config) applyDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = ":8080"
 	}
+	setDuration(&c.Server.ShutdownTimeout, 30*time.Second)
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
@@ -269,15 +265,46 @@ func (c *Config) applyDefaults() {
 	if c.Router.MaxAttempts == 0 {
 		c.Router.MaxAttempts = 3
 	}
+	setDuration(&c.Router.AttemptTimeout, 10*time.Second)
+	setDuration(&c.Router.Deadline, 30*time.Second)
+	setDuration(&c.Router.ResolveEvery, 2*time.Second)
+	setDuration(&c.Router.PaymentTTL, 24*time.Hour)
+	setDuration(&c.Router.ResolveBackoff, 2*time.Second)
 	if c.Events.Concurrency == 0 {
 		c.Events.Concurrency = 8
 	}
+	setDuration(&c.Events.RetryFor, 24*time.Hour)
+	setDuration(&c.Events.RetryBase, 10*time.Second)
 	for name, p := range c.Providers {
 		if p.Kind == "" {
 			p.Kind = name
 		}
+		setDuration(&p.Timeout, c.Router.AttemptTimeout.D(0))
+		p.Breaker.defaults()
 		c.Providers[name] = p
 	}
+}
+
+func setDuration(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+// defaults: trip at half the calls failing over at least 10 calls, stay
+// open 30s, probe with one call, forget counts every minute while closed.
+func (b *Breaker) defaults() {
+	if b.FailureRatio == 0 {
+		b.FailureRatio = 0.5
+	}
+	if b.MinRequests == 0 {
+		b.MinRequests = 10
+	}
+	setDuration(&b.OpenFor, 30*time.Second)
+	if b.HalfOpenProbes == 0 {
+		b.HalfOpenProbes = 1
+	}
+	setDuration(&b.Interval, 60*time.Second)
 }
 
 // Kinds are the provider adapters payrouter has.

@@ -19,7 +19,7 @@ import (
 // Env is what the commands need from a config file: its store and the
 // merchants' webhook endpoints.
 type Env struct {
-	Store     store.Store
+	Store     DeliveryStore
 	Endpoints map[string]Endpoint
 }
 

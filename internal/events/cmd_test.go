@@ -63,9 +63,9 @@ func TestTailFollows(t *testing.T) {
 		}
 		return lines(out.String())
 	}
-	got := waitLines(3)
+	waitLines(3)
 	pay(t, st, "m1", 3) // events 5, 6 arrive while tailing
-	got = waitLines(5)
+	got := waitLines(5)
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("tail exit %d after ctx done, want 0 (stderr %q)", code, errOut.String())

@@ -64,6 +64,14 @@ type Options struct {
 	Jitter func(max time.Duration) time.Duration
 }
 
+// DeliveryStore is what the dispatcher and the events commands use of the
+// store: the outbox, their cursor and the deliveries.
+type DeliveryStore interface {
+	store.Events
+	store.Cursors
+	store.Deliveries
+}
+
 // Dispatcher delivers each event to its merchant's webhook_url, signed
 // (webhooksig), at least once: it follows the stream from the store's
 // WebhookCursor, records a pending delivery per event in the same
@@ -74,13 +82,13 @@ type Options struct {
 // Several dispatchers may share one store: deliveries are leased when
 // claimed. Safe for concurrent use.
 type Dispatcher struct {
-	st   store.Store
+	st   DeliveryStore
 	opts Options
 	log  *slog.Logger
 }
 
 // NewDispatcher returns a dispatcher over st.
-func NewDispatcher(st store.Store, opts Options) *Dispatcher {
+func NewDispatcher(st DeliveryStore, opts Options) *Dispatcher {
 	if opts.RetryFor <= 0 {
 		opts.RetryFor = 24 * time.Hour
 	}
@@ -267,7 +275,7 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return max(d.opts.BaseDelay/10, d.opts.Jitter(ceil))
 }
 
-// Body is the JSON a merchant receives for an event (DESIGN.md: id, type,
+// Body is the JSON a merchant receives for an event (docs/architecture.md, Events: id, type,
 // created_at, payment_id, data).
 func Body(ev *payrouter.Event) ([]byte, error) { return json.Marshal(ev) }
 
@@ -327,7 +335,7 @@ func (d *Dispatcher) Redeliver(ctx context.Context, merchantID string, seq int64
 
 // Redeliver is Dispatcher.Redeliver for callers without a dispatcher (the
 // CLI): the running server's dispatcher picks the delivery up.
-func Redeliver(ctx context.Context, st store.Store, endpoints map[string]Endpoint, merchantID string, seq int64, now time.Time) (*store.Delivery, error) {
+func Redeliver(ctx context.Context, st DeliveryStore, endpoints map[string]Endpoint, merchantID string, seq int64, now time.Time) (*store.Delivery, error) {
 	ev, err := st.GetEvent(ctx, merchantID, seq)
 	if err != nil {
 		if errors.Is(err, payrouter.ErrNotExist) {

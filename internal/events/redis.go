@@ -40,13 +40,20 @@ type PublisherOptions struct {
 	Log    *slog.Logger
 }
 
+// Outbox is what a Publisher reads and moves in the store: the events and
+// its cursor.
+type Outbox interface {
+	store.Events
+	store.Cursors
+}
+
 // Publisher appends every event of the store's stream to a Redis stream,
 // in event order, following its own store cursor ("redis:<stream>") so a
 // restart resumes without skipping. Delivery is at least once: consumers
 // dedupe by the event_id field. Safe for concurrent use; run one per
 // store (two would each add every event).
 type Publisher struct {
-	st     store.Store
+	st     Outbox
 	rdb    redis.Cmdable
 	opts   PublisherOptions
 	cursor string
@@ -56,7 +63,7 @@ type Publisher struct {
 }
 
 // NewPublisher returns a publisher from st to rdb.
-func NewPublisher(st store.Store, rdb redis.Cmdable, opts PublisherOptions) *Publisher {
+func NewPublisher(st Outbox, rdb redis.Cmdable, opts PublisherOptions) *Publisher {
 	if opts.Stream == "" {
 		opts.Stream = DefaultStream
 	}

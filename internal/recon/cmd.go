@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,6 +49,74 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // every line reconciles within the tolerance, 1 when some does not, 2 for
 // bad flags or inputs and when settlements or the ledger cannot be read.
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps Deps) int {
+	now := time.Now
+	if deps.Now != nil {
+		now = deps.Now
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "reconcile: %v\n", err)
+		return 2
+	}
+	c, code, err := parseCommand(args, stderr, now())
+	if c == nil {
+		if err != nil {
+			return fail(err)
+		}
+		return code
+	}
+	env, closeEnv, err := deps.Open(ctx, c.configPath, c.server)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeEnv()
+
+	selected, err := c.selectProviders(env)
+	if err != nil {
+		return fail(err)
+	}
+	entries, listers, reconciled, err := c.sources(env, selected, stderr)
+	if err != nil {
+		return fail(err)
+	}
+	api, err := Fetch(ctx, listers, c.from, c.to)
+	if err != nil {
+		return fail(err)
+	}
+	entries = append(entries, api...)
+	rep, err := Run(ctx, env.Ledger, entries, Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
+		Tolerance: c.tolerance, Providers: reconciled}, now())
+	if err != nil {
+		return fail(err)
+	}
+	if err := rep.WriteSummary(stdout); err != nil {
+		return fail(err)
+	}
+	if c.out != "" {
+		if err := rep.WriteFiles(c.out); err != nil {
+			return fail(err)
+		}
+	}
+	if rep.Discrepancies > 0 {
+		return 1
+	}
+	return 0
+}
+
+// command is a parsed and checked `payrouter reconcile` command line.
+type command struct {
+	configPath, server, out string
+	from, to                time.Time
+	provs                   []string
+	csvFiles                map[string]string // provider → CSV path
+	minor                   bool
+	settleAfter, lookback   time.Duration
+	tolerance               int64
+}
+
+// parseCommand parses args at t0. A nil command ends the command with code
+// (flag errors and -h are reported by the flag set) or with err (a bad
+// value).
+func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int, error) {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, cmdUsage); fs.PrintDefaults() }
@@ -65,59 +134,49 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	server := fs.String("server", "", "sandbox: base URL of the running payrouter whose simulators to ask (default from server.listen)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return nil, 0, nil
 		}
-		return 2
+		return nil, 2, nil
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "reconcile: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return nil, 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "reconcile: "+format+"\n", a...)
-		return 2
+	c := &command{configPath: *configPath, server: *server, out: *out, provs: provs, minor: *minor,
+		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}}
+	var err error
+	if c.from, err = parseWhen(*fromS, t0); err != nil {
+		return nil, 2, fmt.Errorf("--from: %v", err)
 	}
-	now := time.Now
-	if deps.Now != nil {
-		now = deps.Now
+	if c.to, err = parseWhen(*toS, t0); err != nil {
+		return nil, 2, fmt.Errorf("--to: %v", err)
 	}
-	t0 := now()
-	from, err := parseWhen(*fromS, t0)
-	if err != nil {
-		return fail("--from: %v", err)
+	if !c.from.Before(c.to) {
+		return nil, 2, fmt.Errorf("--from %s is not before --to %s", c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
 	}
-	to, err := parseWhen(*toS, t0)
-	if err != nil {
-		return fail("--to: %v", err)
+	if c.tolerance < 0 || c.settleAfter < 0 || c.lookback < 0 {
+		return nil, 2, errors.New("--tolerance, --settle-after and --lookback must not be negative")
 	}
-	if !from.Before(to) {
-		return fail("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
-	}
-	if *tol < 0 || *settleAfter < 0 || *lookback < 0 {
-		return fail("--tolerance, --settle-after and --lookback must not be negative")
-	}
-	csvFiles := map[string]string{}
 	for _, f := range files {
 		name, path, ok := strings.Cut(f, "=")
 		if !ok || name == "" || path == "" {
-			return fail("--settlements %q: want provider=file.csv", f)
+			return nil, 2, fmt.Errorf("--settlements %q: want provider=file.csv", f)
 		}
-		if _, dup := csvFiles[name]; dup {
-			return fail("--settlements: %s given twice", name)
+		if _, dup := c.csvFiles[name]; dup {
+			return nil, 2, fmt.Errorf("--settlements: %s given twice", name)
 		}
-		csvFiles[name] = path
+		c.csvFiles[name] = path
 	}
+	return c, 0, nil
+}
 
-	env, closeEnv, err := deps.Open(ctx, *configPath, *server)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer closeEnv()
-
-	selected := []string(provs)
+// selectProviders is --provider, or by default every provider given a CSV
+// file, or else every configured provider whose API lists settlements;
+// sorted.
+func (c *command) selectProviders(env *Env) ([]string, error) {
+	selected := slices.Clone(c.provs)
 	if len(selected) == 0 {
-		if len(csvFiles) > 0 {
-			for n := range csvFiles {
+		if len(c.csvFiles) > 0 {
+			for n := range c.csvFiles {
 				selected = append(selected, n)
 			}
 		} else {
@@ -129,23 +188,24 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 		}
 	}
 	sort.Strings(selected)
-	want := map[string]bool{}
-	for _, n := range selected {
-		want[n] = true
-	}
-	for n := range csvFiles {
-		if !want[n] {
-			return fail("--settlements %s: provider not selected by --provider", n)
+	for n := range c.csvFiles {
+		if !slices.Contains(selected, n) {
+			return nil, fmt.Errorf("--settlements %s: provider not selected by --provider", n)
 		}
 	}
-	var entries []Entry
-	listers := map[string]providers.SettlementLister{}
-	var reconciled []string
+	return selected, nil
+}
+
+// sources reads the CSV files of the selected providers and picks the
+// settlement APIs of the others; reconciled are the providers that have a
+// source (a configured provider without one is skipped with a note).
+func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entries []Entry, listers map[string]providers.SettlementLister, reconciled []string, err error) {
+	listers = map[string]providers.SettlementLister{}
 	for _, n := range selected {
-		if path, ok := csvFiles[n]; ok {
-			es, skipped, err := readCSV(path, n, *minor, from, to)
+		if path, ok := c.csvFiles[n]; ok {
+			es, skipped, err := readCSV(path, n, c.minor, c.from, c.to)
 			if err != nil {
-				return fail("%v", err)
+				return nil, nil, nil, err
 			}
 			if skipped > 0 {
 				fmt.Fprintf(stderr, "reconcile: %s: %d rows settled outside the window were skipped\n", path, skipped)
@@ -160,36 +220,15 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 				fmt.Fprintf(stderr, "reconcile: %s: its API lists no settlements; give --settlements %s=file.csv (skipped)\n", n, n)
 				continue
 			}
-			return fail("--provider %s: not a configured provider (have %s)", n, strings.Join(env.Configured, ", "))
+			return nil, nil, nil, fmt.Errorf("--provider %s: not a configured provider (have %s)", n, strings.Join(env.Configured, ", "))
 		}
 		listers[n] = l
 		reconciled = append(reconciled, n)
 	}
 	if len(reconciled) == 0 {
-		return fail("no provider to reconcile: give --provider with a settlement API or --settlements provider=file.csv")
+		return nil, nil, nil, errors.New("no provider to reconcile: give --provider with a settlement API or --settlements provider=file.csv")
 	}
-	api, err := Fetch(ctx, listers, from, to)
-	if err != nil {
-		return fail("%v", err)
-	}
-	entries = append(entries, api...)
-	rep, err := Run(ctx, env.Ledger, entries, Options{From: from, To: to, Lookback: *lookback, SettleAfter: *settleAfter,
-		Tolerance: *tol, Providers: reconciled}, now())
-	if err != nil {
-		return fail("%v", err)
-	}
-	if err := rep.WriteSummary(stdout); err != nil {
-		return fail("%v", err)
-	}
-	if *out != "" {
-		if err := rep.WriteFiles(*out); err != nil {
-			return fail("%v", err)
-		}
-	}
-	if rep.Discrepancies > 0 {
-		return 1
-	}
-	return 0
+	return entries, listers, reconciled, nil
 }
 
 func contains(xs []string, x string) bool {

@@ -219,10 +219,38 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 	for _, e := range entries {
 		reconciled[e.Provider] = true
 	}
+	idx := indexLedger(payments, reconciled)
+	lines := settlementLines(entries, idx, opts)
+	lines = append(lines, unsettledLines(idx.refs, opts)...)
+	lines = append(lines, orphanLines(anomalies, reconciled, opts)...)
 
-	byPPID, byOrder, byPayment := map[[2]string]*attemptRef{}, map[[2]string]*attemptRef{}, map[[2]string]*attemptRef{}
-	byRefund := map[[2]string]*attemptRef{} // payrouter refund id → the capturing attempt
-	var refs []*attemptRef
+	names := make([]string, 0, len(reconciled))
+	for n := range reconciled {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	rep := &Report{GeneratedAt: now.UTC(), From: opts.From.UTC(), To: opts.To.UTC(), SettleAfter: opts.SettleAfter.String(),
+		Tolerance: opts.Tolerance, Providers: names, Lines: lines}
+	if rep.Lines == nil {
+		rep.Lines = []Line{}
+	}
+	rep.total()
+	return rep, nil
+}
+
+// ledgerIndex finds the attempt a settlement line is about.
+type ledgerIndex struct {
+	byPPID, byOrder, byPayment map[[2]string]*attemptRef // by (provider, id)
+	byRefund                   map[[2]string]*attemptRef // payrouter refund id → the capturing attempt
+	refs                       []*attemptRef             // every attempt at a reconciled provider
+}
+
+// indexLedger indexes the attempts at reconciled providers by provider
+// payment id, order id (the attempt key) and, for the capturing attempt,
+// payment id.
+func indexLedger(payments []*payrouter.Payment, reconciled map[string]bool) *ledgerIndex {
+	l := &ledgerIndex{byPPID: map[[2]string]*attemptRef{}, byOrder: map[[2]string]*attemptRef{}, byPayment: map[[2]string]*attemptRef{},
+		byRefund: map[[2]string]*attemptRef{}}
 	for _, p := range payments {
 		capIdx := capturingAttempt(p)
 		for i := range p.Attempts {
@@ -234,42 +262,49 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 			if i == capIdx {
 				r.captured = p.AmountCaptured
 				for _, rf := range p.Refunds {
-					byRefund[[2]string{a.Provider, rf.ID}] = r
+					l.byRefund[[2]string{a.Provider, rf.ID}] = r
 					if rf.Status == payrouter.RefundSucceeded {
 						r.refunds = append(r.refunds, rf.Amount)
 						r.refundAt = append(r.refundAt, rf.CreatedAt)
 					}
 				}
-				byPayment[[2]string{a.Provider, p.ID}] = r
+				l.byPayment[[2]string{a.Provider, p.ID}] = r
 			}
 			if a.ProviderPaymentID != "" {
-				byPPID[[2]string{a.Provider, a.ProviderPaymentID}] = r
+				l.byPPID[[2]string{a.Provider, a.ProviderPaymentID}] = r
 			}
 			if a.IdempotencyKey != "" {
-				byOrder[[2]string{a.Provider, a.IdempotencyKey}] = r
+				l.byOrder[[2]string{a.Provider, a.IdempotencyKey}] = r
 			}
-			refs = append(refs, r)
+			l.refs = append(l.refs, r)
 		}
 	}
-	find := func(e *Entry) *attemptRef {
-		if r := byPPID[[2]string{e.Provider, e.ProviderPaymentID}]; e.ProviderPaymentID != "" && r != nil {
-			return r
-		}
-		if e.OrderID == "" {
-			return nil
-		}
-		if r := byOrder[[2]string{e.Provider, e.OrderID}]; r != nil {
-			return r
-		}
-		// A refund line may carry payrouter's refund id as its reference
-		// (Xendit's refund transactions echo the refund's reference_id).
-		if r := byRefund[[2]string{e.Provider, e.OrderID}]; e.Type == "refund" && r != nil {
-			return r
-		}
-		// Finance exports sometimes carry payrouter's payment id itself.
-		return byPayment[[2]string{e.Provider, e.OrderID}]
-	}
+	return l
+}
 
+func (l *ledgerIndex) find(e *Entry) *attemptRef {
+	if r := l.byPPID[[2]string{e.Provider, e.ProviderPaymentID}]; e.ProviderPaymentID != "" && r != nil {
+		return r
+	}
+	if e.OrderID == "" {
+		return nil
+	}
+	if r := l.byOrder[[2]string{e.Provider, e.OrderID}]; r != nil {
+		return r
+	}
+	// A refund line may carry payrouter's refund id as its reference
+	// (Xendit's refund transactions echo the refund's reference_id).
+	if r := l.byRefund[[2]string{e.Provider, e.OrderID}]; e.Type == "refund" && r != nil {
+		return r
+	}
+	// Finance exports sometimes carry payrouter's payment id itself.
+	return l.byPayment[[2]string{e.Provider, e.OrderID}]
+}
+
+// settlementLines classifies every settlement entry against the ledger, in
+// provider then settlement order.
+func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
+	var lines []Line
 	sorted := append([]Entry(nil), entries...)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		a, b := sorted[i], sorted[j]
@@ -279,14 +314,13 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 		return a.SettledAt.Before(b.SettledAt)
 	})
 
-	var lines []Line
 	for i := range sorted {
 		e := &sorted[i]
 		at := e.SettledAt
 		l := Line{Provider: e.Provider, Type: e.Type, Currency: e.Currency, ProviderPaymentID: e.ProviderPaymentID,
 			OrderID: e.OrderID, SettledAt: &at, Status: e.Status, SettledAmount: e.Amount, SettledFee: e.Fee,
 			SettledNet: e.Net, Source: e.Source}
-		r := find(e)
+		r := idx.find(e)
 		if r != nil {
 			l.PaymentID = r.p.ID
 			if l.ProviderPaymentID == "" {
@@ -315,8 +349,12 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 		}
 		lines = append(lines, l)
 	}
+	return lines
+}
 
-	// What should have settled by now and did not.
+// unsettledLines are what should have settled by now and did not.
+func unsettledLines(refs []*attemptRef, opts Options) []Line {
+	var lines []Line
 	due := opts.To.Add(-opts.SettleAfter)
 	for _, r := range refs {
 		p := r.p
@@ -335,7 +373,12 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 			}
 		}
 	}
+	return lines
+}
 
+// orphanLines are the orphan webhooks of the window: money nobody asked for.
+func orphanLines(anomalies []store.Anomaly, reconciled map[string]bool, opts Options) []Line {
+	var lines []Line
 	for _, a := range anomalies {
 		if a.Kind != store.AnomalyOrphan || !reconciled[a.Provider] || a.CreatedAt.Before(opts.From) || !a.CreatedAt.Before(opts.To) {
 			continue
@@ -344,19 +387,7 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 		lines = append(lines, Line{Class: MissingInLedger, Provider: a.Provider, Type: "webhook", PaymentID: a.PaymentID,
 			SettledAt: &at, Source: fmt.Sprintf("anomaly:%d", a.ID), Detail: "orphan webhook: " + a.Detail})
 	}
-
-	names := make([]string, 0, len(reconciled))
-	for n := range reconciled {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	rep := &Report{GeneratedAt: now.UTC(), From: opts.From.UTC(), To: opts.To.UTC(), SettleAfter: opts.SettleAfter.String(),
-		Tolerance: opts.Tolerance, Providers: names, Lines: lines}
-	if rep.Lines == nil {
-		rep.Lines = []Line{}
-	}
-	rep.total()
-	return rep, nil
+	return lines
 }
 
 // capturingAttempt is the index of the attempt that captured the payment,

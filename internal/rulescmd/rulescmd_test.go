@@ -87,7 +87,7 @@ func TestCheckCommand(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d, want 0; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-		// DESIGN.md's fees know only midtrans' gopay fee: the cheapest rule
+		// The design example's fees know only midtrans' gopay fee: the cheapest rule
 		// warns about the rest.
 		wantLines(t, out, `testdata/config.yaml:16:17: warning: rule "idr-wallets": cheapest: no fee for "gopay"`)
 		wantLines(t, errOut, "testdata/config.yaml: 2 rules and a default, version ", "0 errors, 4 warnings")

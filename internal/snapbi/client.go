@@ -73,7 +73,7 @@ type Config struct {
 	// Gateway) and no Authorization header is sent. The symmetric scheme
 	// signs the token, so it requires one.
 	AccessTokenPath string
-	HTTPClient      *http.Client  // nil: a client with Timeout
+	HTTPClient      *http.Client  // nil: providers.NewHTTPClient(Timeout)
 	Timeout         time.Duration // default 30s; ignored when HTTPClient is set
 	Now             func() time.Time
 	// NotifyTolerance bounds |now − X-TIMESTAMP| of a notification;
@@ -139,7 +139,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+		hc = providers.NewHTTPClient(cfg.Timeout)
 	}
 	return &Client{cfg: cfg, hc: hc, basePath: u.Path}, nil
 }

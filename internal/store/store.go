@@ -7,40 +7,39 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/payrouter/payrouter"
 )
 
-// ErrDuplicateReference: the merchant already has a payment with that reference.
-var ErrDuplicateReference = errors.New("store: duplicate reference")
+// ErrDuplicateReference: the merchant already has a payment with that
+// reference (the same value as payrouter.ErrDuplicateReference).
+var ErrDuplicateReference = payrouter.ErrDuplicateReference
 
-// Store is the durable state. Methods are safe for concurrent use. Errors
-// are payrouter.ErrNotExist (errors.Is) for a missing row, the Err*
-// sentinels above, or internal.
+// Store is the durable state: every aggregate's interface in one, what the
+// wiring opens and closes. Consumers take only the aggregates they use
+// (router.Store, recon.Ledger, the events package's cursor and delivery
+// stores, …). Methods are safe for concurrent use. Errors are
+// payrouter.ErrNotExist (errors.Is) for a missing row, the Err* sentinels
+// above, or internal.
 type Store interface {
-	// ClaimIdempotencyKey claims (merchant, key) for a request whose body
-	// hashes to requestHash. It returns nil when the caller now owns the key,
-	// or the existing record (the caller decides: stored response,
-	// 409 in progress, 422 different body). Concurrent claims of one key:
-	// exactly one gets nil.
-	ClaimIdempotencyKey(ctx context.Context, merchantID, key, requestHash string, now time.Time) (*IdempotencyRecord, error)
-	// LinkIdempotencyKey records the payment a claimed key created, so a
-	// retry after a crash can answer with that payment.
-	LinkIdempotencyKey(ctx context.Context, merchantID, key, paymentID string) error
-	// CompleteIdempotencyKey stores the response to replay.
-	CompleteIdempotencyKey(ctx context.Context, merchantID, key string, status int, body []byte) error
-	// ReleaseIdempotencyKey forgets a claimed key (the request failed with a
-	// 5xx or before doing anything; the merchant may retry).
-	ReleaseIdempotencyKey(ctx context.Context, merchantID, key string) error
-	// TakeOverIdempotencyKey re-claims a running record older than
-	// staleBefore (its owner crashed): it returns true when the caller now
-	// owns it. The record keeps its payment link.
-	TakeOverIdempotencyKey(ctx context.Context, merchantID, key string, staleBefore, now time.Time) (bool, error)
-	// PurgeIdempotencyKeys deletes completed records created before t.
-	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
+	Payments
+	Idempotency
+	Events
+	Cursors
+	Deliveries
+	Inbox
+	Anomalies
 
+	// Ping checks the store is usable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Payments are payments with their attempts and refunds; every write also
+// stores the events the change produced (p.PendingEvents) in the same
+// transaction.
+type Payments interface {
 	// CreatePayment inserts a new payment with its attempts, refunds and
 	// pending events (p.PendingEvents) in one transaction. It returns
 	// ErrDuplicateReference when the merchant already used p.Reference.
@@ -65,34 +64,51 @@ type Store interface {
 	// ScanPayments calls fn for every payment created at or after since,
 	// oldest first (replay, reconciliation).
 	ScanPayments(ctx context.Context, since time.Time, fn func(*payrouter.Payment) error) error
+}
 
+// Idempotency are the merchants' idempotency keys (the records of
+// requests that are running or whose response is stored for replay).
+type Idempotency interface {
+	// ClaimIdempotencyKey claims (merchant, key) for a request whose body
+	// hashes to requestHash. It returns nil when the caller now owns the key,
+	// or the existing record (the caller decides: stored response,
+	// 409 in progress, 422 different body). Concurrent claims of one key:
+	// exactly one gets nil.
+	ClaimIdempotencyKey(ctx context.Context, merchantID, key, requestHash string, now time.Time) (*IdempotencyRecord, error)
+	// CompleteIdempotencyKey stores the response to replay.
+	CompleteIdempotencyKey(ctx context.Context, merchantID, key string, status int, body []byte) error
+	// ReleaseIdempotencyKey forgets a claimed key (the request failed with a
+	// 5xx or before doing anything; the merchant may retry).
+	ReleaseIdempotencyKey(ctx context.Context, merchantID, key string) error
+	// TakeOverIdempotencyKey re-claims a running record older than
+	// staleBefore (its owner crashed): it returns true when the caller now
+	// owns it. The record keeps its payment link.
+	TakeOverIdempotencyKey(ctx context.Context, merchantID, key string, staleBefore, now time.Time) (bool, error)
+	// PurgeIdempotencyKeys deletes completed records created before t.
+	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Events is the event outbox, written with the payments (see Payments).
+type Events interface {
 	// ListEvents lists a merchant's events with Seq > after, oldest first
 	// ("" merchant: all merchants).
 	ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error)
 	// GetEvent reads one event.
 	GetEvent(ctx context.Context, merchantID string, seq int64) (*payrouter.Event, error)
+}
 
-	// InsertWebhook stores a verified provider webhook in the inbox. It
-	// returns false (and stores nothing) when (provider, event id) is
-	// already there.
-	InsertWebhook(ctx context.Context, w *InboxItem) (bool, error)
-	// PendingWebhooks lists unprocessed inbox items, oldest first.
-	PendingWebhooks(ctx context.Context, limit int) ([]InboxItem, error)
-	// FinishWebhook marks an inbox item processed with its outcome.
-	FinishWebhook(ctx context.Context, id int64, outcome, note string, now time.Time) error
-
-	// RecordAnomaly keeps something ops must look at: an impossible
-	// transition, an orphan webhook, an unmapped provider status.
-	RecordAnomaly(ctx context.Context, a *Anomaly) error
-	// ListAnomalies lists anomalies, newest first.
-	ListAnomalies(ctx context.Context, limit int) ([]Anomaly, error)
-
+// Cursors are the outbox consumers' positions.
+type Cursors interface {
 	// Cursor returns the last event seq the named consumer (the webhook
 	// dispatcher, a Redis stream publisher) has handled; 0 when it has none.
 	Cursor(ctx context.Context, name string) (int64, error)
 	// AdvanceCursor moves the named cursor forward to seq; a seq at or
 	// below the stored one changes nothing (cursors never go back).
 	AdvanceCursor(ctx context.Context, name string, seq int64) error
+}
+
+// Deliveries are the merchant webhook deliveries of events.
+type Deliveries interface {
 	// EnqueueDeliveries inserts the pending merchant webhook deliveries ds
 	// (an event that already has one is left alone) and advances cursor to
 	// upTo, in one transaction, so a crash can neither lose nor double them.
@@ -116,10 +132,28 @@ type Store interface {
 	GetDelivery(ctx context.Context, merchantID string, seq int64) (*Delivery, error)
 	// ListDeliveries lists deliveries by ascending event seq.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+}
 
-	// Ping checks the store is usable (readiness).
-	Ping(ctx context.Context) error
-	Close() error
+// Inbox is the webhook inbox: verified provider notifications, stored
+// before they are processed.
+type Inbox interface {
+	// InsertWebhook stores a verified provider webhook in the inbox. It
+	// returns false (and stores nothing) when (provider, event id) is
+	// already there.
+	InsertWebhook(ctx context.Context, w *InboxItem) (bool, error)
+	// PendingWebhooks lists unprocessed inbox items, oldest first.
+	PendingWebhooks(ctx context.Context, limit int) ([]InboxItem, error)
+	// FinishWebhook marks an inbox item processed with its outcome.
+	FinishWebhook(ctx context.Context, id int64, outcome, note string, now time.Time) error
+}
+
+// Anomalies are what ops must look at.
+type Anomalies interface {
+	// RecordAnomaly keeps something ops must look at: an impossible
+	// transition, an orphan webhook, an unmapped provider status.
+	RecordAnomaly(ctx context.Context, a *Anomaly) error
+	// ListAnomalies lists anomalies, newest first.
+	ListAnomalies(ctx context.Context, limit int) ([]Anomaly, error)
 }
 
 // PaymentWriter is implemented by stores that can fold the idempotency
@@ -128,7 +162,8 @@ type Store interface {
 // payment, the stored response into the one that saves its outcome. That
 // halves the write transactions of an idempotent create without changing
 // what is durable when: the attempt is stored before the provider call, the
-// response before it is sent. Callers find it by type assertion.
+// response before it is sent. Callers find it by type assertion. The
+// router declares the same interface (router.PaymentWriter).
 type PaymentWriter interface {
 	// CreatePaymentClaiming claims c's key and creates p in one
 	// transaction. It returns (nil, nil) when both are stored; the existing
@@ -147,52 +182,24 @@ type PaymentWriter interface {
 	UpdatePaymentWith(ctx context.Context, id string, fn func(p *payrouter.Payment) error, opts UpdateOptions) (*payrouter.Payment, error)
 }
 
-// IdempotencyClaim is an idempotency key to claim with a payment's creation.
-type IdempotencyClaim struct {
-	MerchantID, Key, RequestHash string
-	Now                          time.Time
-}
+// The records the router exchanges with its store are domain types (the
+// router is public and may not name this package's); these aliases keep
+// their store names.
+type (
+	IdempotencyClaim      = payrouter.IdempotencyClaim
+	IdempotencyCompletion = payrouter.IdempotencyCompletion
+	UpdateOptions         = payrouter.UpdateOptions
+	IdempotencyRecord     = payrouter.IdempotencyRecord
+	Anomaly               = payrouter.Anomaly
+)
 
-// IdempotencyCompletion is the response to store for an idempotency key in
-// the transaction that saves a payment.
-type IdempotencyCompletion struct {
-	MerchantID, Key string
-	Status          int // the HTTP status to replay; not 0
-	// Render returns the body to replay for the payment as it is saved. It
-	// runs inside the write (or just before it, on a copy) and must not do
-	// I/O; its error fails the update and nothing is written.
-	Render func(p *payrouter.Payment) ([]byte, error)
-}
-
-// UpdateOptions tune UpdatePaymentWith.
-type UpdateOptions struct {
-	// Current is the caller's copy of the payment as it was read or saved
-	// (its Revision not 0). When the stored payment is still at that
-	// revision, fn runs on a copy of Current before the write and the store
-	// saves it without reloading the payment, its attempts and refunds;
-	// otherwise it reloads and calls fn again, as UpdatePayment does.
-	// Current itself is not modified, apart from what fn does through
-	// pointers it shares with the copy.
-	Current *payrouter.Payment
-	// Complete, when set, stores the idempotent response rendered from the
-	// saved payment in the same transaction (a missing record is left
-	// missing: the payment update still commits).
-	Complete *IdempotencyCompletion
-}
-
-// IdempotencyRecord is a claimed or completed idempotency key.
-type IdempotencyRecord struct {
-	MerchantID  string
-	Key         string
-	RequestHash string
-	PaymentID   string // "" until linked
-	Status      int    // 0 while running
-	Body        []byte // the stored response, once completed
-	CreatedAt   time.Time
-}
-
-// Running reports whether the first request is still in progress.
-func (r *IdempotencyRecord) Running() bool { return r.Status == 0 }
+// Anomaly kinds (see payrouter.Anomaly).
+const (
+	AnomalyTransition = payrouter.AnomalyTransition
+	AnomalyOrphan     = payrouter.AnomalyOrphan
+	AnomalyUnmapped   = payrouter.AnomalyUnmapped
+	AnomalyAmount     = payrouter.AnomalyAmount
+)
 
 // ListFilter selects a merchant's payments.
 type ListFilter struct {
@@ -215,24 +222,6 @@ type InboxItem struct {
 	ReceivedAt time.Time
 	Outcome    string // "" until processed: applied | duplicate | stale | anomaly | orphan | unmapped
 	Note       string
-}
-
-// Anomaly kinds.
-const (
-	AnomalyTransition = "impossible_transition"
-	AnomalyOrphan     = "orphan_webhook"
-	AnomalyUnmapped   = "unmapped_status"
-	AnomalyAmount     = "amount_mismatch"
-)
-
-// Anomaly is something ops must look at.
-type Anomaly struct {
-	ID        int64
-	Kind      string
-	PaymentID string
-	Provider  string
-	Detail    string
-	CreatedAt time.Time
 }
 
 // Delivery states of a merchant webhook.

@@ -66,7 +66,7 @@ type Config struct {
 	// prefix such as http://127.0.0.1:8080/sim/midtrans).
 	BaseURL string
 	// HTTPClient is the client whose Transport is used; nil means the
-	// default transport. Its Timeout applies when Timeout is zero.
+	// default transport behind providers.NoReplay. Its Timeout applies when Timeout is zero.
 	HTTPClient *http.Client
 	// Timeout bounds every call (default 30s).
 	Timeout time.Duration
@@ -92,7 +92,7 @@ var (
 	_ providers.WebhookParser = (*Provider)(nil)
 )
 
-// Banks lists the bank_transfer banks Midtrans takes; mandiri is the echannel
+// banks lists the bank_transfer banks Midtrans takes; mandiri is the echannel
 // bill payment.
 var banks = []string{"bca", "bni", "bri", "permata", "mandiri"}
 
@@ -107,7 +107,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Name == "" {
 		cfg.Name = "midtrans"
 	}
-	p := &Provider{cfg: cfg, env: mt.Sandbox, rt: http.DefaultTransport, timeout: cfg.Timeout}
+	p := &Provider{cfg: cfg, env: mt.Sandbox, rt: providers.NoReplay(nil), timeout: cfg.Timeout}
 	if cfg.Production {
 		p.env = mt.Production
 	}

@@ -43,7 +43,7 @@ type Config struct {
 	WebhookTolerance time.Duration
 	// BaseURL replaces https://api.stripe.com (a simulator or stripe-mock).
 	BaseURL string
-	// HTTPClient is used for every call; nil means a client with Timeout.
+	// HTTPClient is used for every call; nil means providers.NewHTTPClient(Timeout).
 	HTTPClient *http.Client
 	// Timeout bounds each call when HTTPClient is nil (0 = 30 s).
 	Timeout time.Duration
@@ -84,7 +84,7 @@ func New(cfg Config) (*Provider, error) {
 		if t <= 0 {
 			t = 30 * time.Second
 		}
-		hc = &http.Client{Timeout: t}
+		hc = providers.NewHTTPClient(t)
 	}
 	// Copy the client so the status-recording transport never leaks into a
 	// client the caller shares with others.

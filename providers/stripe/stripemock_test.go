@@ -12,8 +12,10 @@ import (
 
 // TestStripeMockContract checks the adapter's requests against stripe-mock,
 // which validates every parameter against Stripe's OpenAPI spec and answers
-// with fixtures. It is stateless: the statuses are the fixtures', so only
-// "accepted and mapped without error" is asserted.
+// with fixtures. It is stateless: the statuses are the fixtures' (a
+// PaymentIntent fixture in requires_payment_method, which payrouter maps
+// to failed), so what is asserted is that the request was accepted and the
+// answer read back: the intent we named, its status mapped.
 func TestStripeMockContract(t *testing.T) {
 	url := os.Getenv("PAYROUTER_TEST_STRIPE_MOCK")
 	if url == "" {
@@ -48,38 +50,55 @@ func TestStripeMockContract(t *testing.T) {
 			}
 		})
 	}
-	t.Run("capture", func(t *testing.T) {
-		if _, err := p.Capture(ctx, &providers.CaptureRequest{ProviderPaymentID: "pi_123", IdempotencyKey: key + "_cap", Amount: 500, Currency: "USD"}); err != nil {
-			t.Errorf("Capture: %v", err)
+	// intent checks an answer about the pi_123 fixture.
+	intent := func(t *testing.T, op string, res *providers.Result, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
 		}
+		if res.ProviderPaymentID != "pi_123" || res.ProviderStatus != "requires_payment_method" || res.Status != payrouter.StatusFailed {
+			t.Errorf("%s = %+v; want pi_123, provider status requires_payment_method (the fixture's) mapped to failed", op, res)
+		}
+	}
+	t.Run("capture", func(t *testing.T) {
+		res, err := p.Capture(ctx, &providers.CaptureRequest{ProviderPaymentID: "pi_123", IdempotencyKey: key + "_cap", Amount: 500, Currency: "USD"})
+		intent(t, "Capture", res, err)
 	})
 	t.Run("cancel", func(t *testing.T) {
-		if _, err := p.Cancel(ctx, &providers.CancelRequest{ProviderPaymentID: "pi_123", IdempotencyKey: key + "_cancel"}); err != nil {
-			t.Errorf("Cancel: %v", err)
-		}
+		res, err := p.Cancel(ctx, &providers.CancelRequest{ProviderPaymentID: "pi_123", IdempotencyKey: key + "_cancel"})
+		intent(t, "Cancel", res, err)
 	})
 	t.Run("refund", func(t *testing.T) {
 		r, err := p.Refund(ctx, &providers.RefundRequest{ProviderPaymentID: "pi_123", RefundID: "rf_1", IdempotencyKey: key + "_rf", Amount: 100, Currency: "USD", Reason: "requested_by_customer"})
-		if err != nil || r.ProviderRefundID == "" {
-			t.Errorf("Refund = %+v, %v", r, err)
+		if err != nil || r.ProviderRefundID == "" || r.Status != payrouter.RefundSucceeded {
+			t.Errorf("Refund = %+v, %v; want a refund id, succeeded (the fixture's status)", r, err)
 		}
 	})
 	t.Run("retrieve", func(t *testing.T) {
-		if _, err := p.Status(ctx, &providers.StatusRequest{ProviderPaymentID: "pi_123"}); err != nil {
-			t.Errorf("Status: %v", err)
-		}
+		res, err := p.Status(ctx, &providers.StatusRequest{ProviderPaymentID: "pi_123"})
+		intent(t, "Status", res, err)
 	})
 	t.Run("search", func(t *testing.T) {
 		// stripe-mock's search fixture does not echo our metadata, so the
 		// adapter must say not_found rather than take a stranger's intent.
-		_, err := p.Status(ctx, &providers.StatusRequest{OrderID: key})
-		if err != nil {
-			wantErr(t, err, providers.Invalid, "not_found")
+		res, err := p.Status(ctx, &providers.StatusRequest{OrderID: key})
+		if err == nil {
+			t.Fatalf("Status(order id) = %+v, want not_found: the fixture is not our payment", res)
 		}
+		wantErr(t, err, providers.Invalid, "not_found")
 	})
 	t.Run("settlements", func(t *testing.T) {
-		if _, err := p.Settlements(ctx, timeAgo(), timeNow()); err != nil {
-			t.Errorf("Settlements: %v", err)
+		ss, err := p.Settlements(ctx, timeAgo(), timeNow())
+		if err != nil {
+			t.Fatalf("Settlements: %v", err)
+		}
+		if len(ss) == 0 {
+			t.Fatal("Settlements: none; stripe-mock's balance transaction fixture should be listed")
+		}
+		for _, s := range ss {
+			if s.Provider != "stripe" || s.ProviderPaymentID == "" || s.Currency == "" || s.Amount-s.Fee != s.Net {
+				t.Errorf("settlement %+v: want provider stripe, an id, a currency and amount − fee = net", s)
+			}
 		}
 	})
 }

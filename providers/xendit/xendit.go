@@ -58,7 +58,7 @@ type Config struct {
 	CallbackToken string
 	// BaseURL overrides DefaultBaseURL (may carry a path prefix).
 	BaseURL string
-	// HTTPClient is used for calls; nil means a client with Timeout.
+	// HTTPClient is used for calls; nil means providers.NewHTTPClient(Timeout).
 	HTTPClient *http.Client
 	// Timeout bounds every call (default 30s) when HTTPClient is nil or has
 	// no timeout of its own.
@@ -100,7 +100,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
+		hc = providers.NewHTTPClient(timeout)
 	} else if hc.Timeout == 0 || cfg.Timeout > 0 {
 		c := *hc
 		c.Timeout = timeout
@@ -178,7 +178,7 @@ type action struct {
 	QRCode  *string `json:"qr_code"`
 }
 
-// PaymentRequest is Xendit's payment request object (the fields payrouter
+// paymentRequest is Xendit's payment request object (the fields payrouter
 // reads).
 type paymentRequest struct {
 	ID            string         `json:"id"`

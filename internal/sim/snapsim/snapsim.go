@@ -193,7 +193,6 @@ type txn struct {
 	refunds     map[string]refundRec
 	created     time.Time
 	finished    time.Time
-	extID       string
 	returnURL   string // urlParams PAY_RETURN: where the wallet sends the customer back
 }
 

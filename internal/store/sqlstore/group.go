@@ -174,7 +174,7 @@ func (g *groupCommitter) run(batch []*writeOp) {
 	// A lone write needs no savepoint: its error rolls back the transaction.
 	if len(ops) == 1 {
 		op := ops[0]
-		op.err, op.pnc = call(ctx, op.fn, tx)
+		op.pnc, op.err = call(ctx, op.fn, tx)
 		if op.err != nil || op.pnc != nil {
 			_ = tx.Rollback()
 			return
@@ -189,7 +189,7 @@ func (g *groupCommitter) run(batch []*writeOp) {
 			g.abort(tx, ops, fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		op.err, op.pnc = call(ctx, op.fn, tx)
+		op.pnc, op.err = call(ctx, op.fn, tx)
 		if op.err != nil || op.pnc != nil {
 			if err := g.exec(ctx, tx, qRollbackTo); err != nil {
 				g.abort(tx, ops, fmt.Errorf("rollback to savepoint: %w", err))
@@ -217,11 +217,11 @@ func (g *groupCommitter) abort(tx *sql.Tx, ops []*writeOp, err error) {
 	}
 }
 
-func call(ctx context.Context, fn writeFunc, tx *sql.Tx) (err error, pnc any) {
+func call(ctx context.Context, fn writeFunc, tx *sql.Tx) (pnc any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pnc = r
 		}
 	}()
-	return fn(ctx, tx), nil
+	return nil, fn(ctx, tx)
 }

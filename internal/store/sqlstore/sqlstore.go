@@ -932,13 +932,6 @@ func (s *Store) execN(ctx context.Context, what, query string, args ...any) (int
 	return n, err
 }
 
-// LinkIdempotencyKey records the payment a claimed key created. A missing
-// record is payrouter.ErrNotExist. Idempotent.
-func (s *Store) LinkIdempotencyKey(ctx context.Context, merchantID, key, paymentID string) error {
-	return s.execOne(ctx, "link idempotency key", `UPDATE idempotency SET payment_id = ? WHERE merchant_id = ? AND key = ?`,
-		paymentID, merchantID, key)
-}
-
 // CompleteIdempotencyKey stores the response (status != 0) to replay. A
 // missing record is payrouter.ErrNotExist.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key string, status int, body []byte) error {

@@ -250,3 +250,15 @@ func testUpdateCurrent(t *testing.T, s store.Store) {
 		t.Errorf("AmountRefunded after %d concurrent increments = %d", n, got.AmountRefunded)
 	}
 }
+
+// claimLinked claims (merchant, key) with a new payment, the only way a
+// record gets its payment link, and returns the payment's id.
+func claimLinked(t *testing.T, s store.Store, merchant, key, hash string) string {
+	t.Helper()
+	p := newPayment(merchant, 900)
+	c := store.IdempotencyClaim{MerchantID: merchant, Key: key, RequestHash: hash, Now: base}
+	if rec, err := paymentWriter(t, s).CreatePaymentClaiming(context.Background(), p, c); rec != nil || err != nil {
+		t.Fatalf("CreatePaymentClaiming(%s, %s) = %+v, %v; want ownership (nil, nil)", merchant, key, rec, err)
+	}
+	return p.ID
+}

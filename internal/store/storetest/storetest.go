@@ -357,7 +357,7 @@ func testUpdate(t *testing.T, s store.Store) {
 			Status: payrouter.AttemptSucceeded, StartedAt: at(time.Minute), IdempotencyKey: payrouter.AttemptKey(p.ID, 2)})
 		p.Provider, p.ProviderPaymentID = "xendit", "xe-9"
 		if ok, err := p.Advance(payrouter.StatusSucceeded, at(2*time.Minute)); !ok || err != nil {
-			return fmt.Errorf("Advance = %v, %v", ok, err)
+			return fmt.Errorf("p.Advance = %v, %v", ok, err)
 		}
 		p.Refunds = append(p.Refunds, payrouter.Refund{ID: "re_1", Amount: 500, Status: payrouter.RefundPending, CreatedAt: at(3 * time.Minute)})
 		if err := p.SettleRefund("re_1", true, "", at(4*time.Minute)); err != nil {
@@ -688,25 +688,20 @@ func testIdempotencyLifecycle(t *testing.T, s store.Store) {
 		}
 		return rec
 	}
-	if rec := claim("m1", "k", "h1"); rec != nil {
-		t.Fatalf("first claim = %+v, want ownership (nil)", rec)
-	}
+	pay1 := claimLinked(t, s, "m1", "k", "h1")
 	if rec := claim("m2", "k", "h1"); rec != nil {
 		t.Errorf("same key, other merchant = %+v, want ownership (nil)", rec)
 	}
-	if err := s.LinkIdempotencyKey(ctx, "m1", "k", "pay_1"); err != nil {
-		t.Fatalf("LinkIdempotencyKey: %v", err)
-	}
 	rec := claim("m1", "k", "h2")
-	if rec == nil || !rec.Running() || rec.PaymentID != "pay_1" || rec.RequestHash != "h1" {
-		t.Fatalf("claim while running = %+v, want running record linked to pay_1 with hash h1", rec)
+	if rec == nil || !rec.Running() || rec.PaymentID != pay1 || rec.RequestHash != "h1" {
+		t.Fatalf("claim while running = %+v, want running record linked to %s with hash h1", rec, pay1)
 	}
 	body := []byte(`{"id":"pay_1","amount":50000}` + "\n")
 	if err := s.CompleteIdempotencyKey(ctx, "m1", "k", 201, body); err != nil {
 		t.Fatalf("CompleteIdempotencyKey: %v", err)
 	}
 	rec = claim("m1", "k", "h1")
-	if rec == nil || rec.Running() || rec.Status != 201 || !bytes.Equal(rec.Body, body) || rec.PaymentID != "pay_1" {
+	if rec == nil || rec.Running() || rec.Status != 201 || !bytes.Equal(rec.Body, body) || rec.PaymentID != pay1 {
 		t.Fatalf("replay = %+v, want completed 201 with the stored body", rec)
 	}
 	// Releasing a completed key keeps it: its response must still replay.
@@ -728,7 +723,6 @@ func testIdempotencyLifecycle(t *testing.T, s store.Store) {
 		name string
 		fn   func() error
 	}{
-		{"link", func() error { return s.LinkIdempotencyKey(ctx, "m1", "nope", "pay_x") }},
 		{"complete", func() error { return s.CompleteIdempotencyKey(ctx, "m1", "nope", 200, nil) }},
 	}
 	for _, tt := range missing {
@@ -745,12 +739,7 @@ func testIdempotencyLifecycle(t *testing.T, s store.Store) {
 
 func testIdempotencyTakeOver(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	if rec, err := s.ClaimIdempotencyKey(ctx, "m1", "k", "h", base); rec != nil || err != nil {
-		t.Fatalf("claim = %+v, %v", rec, err)
-	}
-	if err := s.LinkIdempotencyKey(ctx, "m1", "k", "pay_1"); err != nil {
-		t.Fatal(err)
-	}
+	pay1 := claimLinked(t, s, "m1", "k", "h")
 	tests := []struct {
 		name        string
 		key         string
@@ -773,8 +762,8 @@ func testIdempotencyTakeOver(t *testing.T, s store.Store) {
 		})
 	}
 	rec, err := s.ClaimIdempotencyKey(ctx, "m1", "k", "h", at(time.Hour))
-	if err != nil || rec == nil || !rec.Running() || rec.PaymentID != "pay_1" || !rec.CreatedAt.Equal(at(3*time.Minute)) {
-		t.Fatalf("record after take-over = %+v, %v; want running, linked to pay_1, created %v", rec, err, at(3*time.Minute))
+	if err != nil || rec == nil || !rec.Running() || rec.PaymentID != pay1 || !rec.CreatedAt.Equal(at(3*time.Minute)) {
+		t.Fatalf("record after take-over = %+v, %v; want running, linked to %s, created %v", rec, err, pay1, at(3*time.Minute))
 	}
 
 	// Concurrent take-overs: exactly one wins.
