@@ -169,6 +169,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
+	api.Limits = httpapi.BodyLimits{ReadTimeout: cfg.Server.ReadTimeout.D(httpapi.DefaultReadTimeout),
+		MaxBytes: cfg.Server.MaxBodyBytes, MaxWebhookBytes: cfg.Server.MaxWebhookBodyBytes}
 	a.Handler = api.Handler(mux)
 	return a, nil
 }
@@ -279,7 +281,11 @@ func (a *App) ready(ctx context.Context) (bool, map[string]any) {
 // Serve serves HTTP and runs the background loops (resolver, inbox) until
 // ctx is done, then shuts down gracefully: in-flight requests drain.
 func (a *App) Serve(ctx context.Context) error {
-	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// The handler bounds each body (httpapi.BodyLimits); ReadTimeout is the
+	// backstop for the whole request, headers included.
+	readTimeout := a.Config.Server.ReadTimeout.D(httpapi.DefaultReadTimeout)
+	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ReadTimeout: 10*time.Second + readTimeout}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
