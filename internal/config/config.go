@@ -281,6 +281,10 @@ func (ex *expansion) walk(n *yaml.Node) {
 		v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 			sub := envRef.FindStringSubmatch(m)
 			name, op, arg := sub[1], sub[2], sub[3]
+			if strings.Contains(arg, "${") {
+				ex.errs = append(ex.errs, fmt.Errorf("line %d: %s: a default or message cannot hold another ${...}", n.Line, name))
+				return ""
+			}
 			v, set := ex.lookup(name)
 			switch op {
 			case ":-":
