@@ -113,10 +113,24 @@ func checkString(dec *jsontext.Decoder, s *string) error {
 		return err
 	}
 	v := tok.String()
-	if e := vetString(v, isName, pointerParam(dec.StackPointer())); e != nil {
-		return e
+	if badText(v) {
+		// The pointer is built only on failure: it allocates.
+		return vetError(v, isName, pointerParam(dec.StackPointer()))
 	}
 	*s = v
+	return nil
+}
+
+// badText is the cheap test behind vetString.
+func badText(v string) bool {
+	return strings.IndexByte(v, 0) >= 0 || payrouter.ContainsCardNumber(v)
+}
+
+// vetError is vetString as an error (nil when v is fine).
+func vetError(v string, isName bool, param string) error {
+	if e := vetString(v, isName, param); e != nil {
+		return e
+	}
 	return nil
 }
 
@@ -152,15 +166,15 @@ func checkStringMap(dec *jsontext.Decoder, m *map[string]string) error {
 		return err
 	}
 	out := map[string]string{}
-	folded := map[string]string{}
+	var folded map[string]string // lower-cased key → key, once the map is large
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken() // a name: jsontext refuses duplicates
 		if err != nil {
 			return err
 		}
 		k := tok.String()
-		if e := vetString(k, true, param); e != nil {
-			return e
+		if badText(k) {
+			return vetError(k, true, param)
 		}
 		if dec.PeekKind() != '"' {
 			return &badString{code: "parameter_invalid", param: param + "." + k, message: param + "." + k + " must be a string"}
@@ -169,15 +183,13 @@ func checkStringMap(dec *jsontext.Decoder, m *map[string]string) error {
 			return err
 		}
 		v := tok.String()
-		if e := vetString(v, false, param+"."+k); e != nil {
-			return e
+		if badText(v) {
+			return vetError(v, false, param+"."+k)
 		}
-		lk := strings.ToLower(k)
-		if other, dup := folded[lk]; dup {
+		if other, dup := caseTwin(out, &folded, k); dup {
 			return &badString{code: "parameter_duplicate", param: param + "." + k,
 				message: fmt.Sprintf("%s.%s and %s.%s differ only by case", param, other, param, k)}
 		}
-		folded[lk] = k
 		out[k] = v
 	}
 	if _, err := dec.ReadToken(); err != nil {
@@ -185,6 +197,32 @@ func checkStringMap(dec *jsontext.Decoder, m *map[string]string) error {
 	}
 	*m = out
 	return nil
+}
+
+// caseTwin finds a key of m equal to k but for case. Small maps (the
+// usual metadata) are scanned; from 16 keys on, a folded index is kept so
+// that a body of thousands of keys stays linear.
+func caseTwin(m map[string]string, folded *map[string]string, k string) (string, bool) {
+	if *folded == nil && len(m) < 16 {
+		for o := range m {
+			if strings.EqualFold(o, k) {
+				return o, true
+			}
+		}
+		return "", false
+	}
+	if *folded == nil {
+		*folded = make(map[string]string, 2*len(m))
+		for o := range m {
+			(*folded)[strings.ToLower(o)] = o
+		}
+	}
+	lk := strings.ToLower(k)
+	if o, dup := (*folded)[lk]; dup {
+		return o, true
+	}
+	(*folded)[lk] = k
+	return "", false
 }
 
 // pointerParam turns a JSON pointer (/customer/email) into the API's

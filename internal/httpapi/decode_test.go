@@ -107,6 +107,23 @@ func TestStrictCreateAccepts(t *testing.T) {
 	}
 }
 
+func TestCaseVariantKeysInLargeMaps(t *testing.T) {
+	var kv []string
+	for i := range 40 {
+		kv = append(kv, fmt.Sprintf(`"k%d":"v"`, i))
+	}
+	meta := strings.Join(kv, ",")
+	if _, e := createErr(t, `{"amount":1,`+okCard+`,"metadata":{`+meta+`}}`); e != nil {
+		t.Fatalf("40 distinct keys refused: %+v", e)
+	}
+	for _, twin := range []string{`"K3":"x"`, `"K39":"x"`} {
+		_, e := createErr(t, `{"amount":1,`+okCard+`,"metadata":{`+meta+`,`+twin+`}}`)
+		if e == nil || e.Code != "parameter_duplicate" {
+			t.Errorf("%s after 40 keys: %+v, want parameter_duplicate", twin, e)
+		}
+	}
+}
+
 func TestStrictAmountBodies(t *testing.T) {
 	tests := []struct{ body, code, param string }{
 		{`{"amount":1,"amount":5000}`, "parameter_duplicate", "amount"},
