@@ -172,6 +172,11 @@ func TestStrictInputChangesNothing(t *testing.T) {
 				})
 			}
 
+			code, b = ti.Do(t, "POST", "/v1/payments", create(""), "Idempotency-Key", pans[1])
+			if e := (apiError{}); code != 400 || json.Unmarshal(b, &e) != nil || e.Error.Code != "raw_card_data" || e.Error.Param != "Idempotency-Key" {
+				t.Errorf("card number as Idempotency-Key: %d %s", code, b)
+			}
+
 			// Nothing changed.
 			if l := ledger(t, ti, "stripe"); len(l) != 1 || l[0].Amount != 1999 {
 				t.Errorf("stripe ledger: %+v, want only keep-1", l)

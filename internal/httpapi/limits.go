@@ -94,6 +94,25 @@ func (s *Server) bounded(next http.Handler) http.Handler {
 	})
 }
 
+// storedHeaders are request headers payrouter stores (the idempotency
+// key is a column of the idempotency table): vetted like body strings.
+var storedHeaders = []string{"Idempotency-Key"}
+
+// vetHeaders refuses a card number in a stored header. (A NUL cannot
+// arrive: net/http refuses control characters in header values.)
+func (s *Server) vetHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range storedHeaders {
+			if v := r.Header.Get(h); v != "" && payrouter.ContainsCardNumber(v) {
+				s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "raw_card_data", Param: h,
+					Message: h + " looks like a card number: raw card numbers are not accepted anywhere in a request"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func tooLarge(limit int64) *payrouter.Error {
 	return &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "body_too_large", Message: fmt.Sprintf("request body exceeds %d bytes", limit)}
 }
