@@ -54,7 +54,8 @@ type Server struct {
 	// its headers (default 10s): slower is 408 and the connection closes.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// MaxBodyBytes bounds an API request body (default 65536, at most
-	// 1 MiB); MaxWebhookBodyBytes a provider webhook's (default 1 MiB).
+	// 1 MiB); MaxWebhookBodyBytes a provider webhook's (default and most
+	// 1 MiB, what the webhook handler reads).
 	MaxBodyBytes        int64 `yaml:"max_body_bytes"`
 	MaxWebhookBodyBytes int64 `yaml:"max_webhook_body_bytes"`
 }
@@ -376,8 +377,8 @@ func (c *Config) validate() error {
 	if n := c.Server.MaxBodyBytes; n < 1<<10 || n > 1<<20 {
 		errs = append(errs, fmt.Errorf("server.max_body_bytes: %d is not within 1024..1048576", n))
 	}
-	if n := c.Server.MaxWebhookBodyBytes; n < 1<<10 || n > 16<<20 {
-		errs = append(errs, fmt.Errorf("server.max_webhook_body_bytes: %d is not within 1024..16777216", n))
+	if n := c.Server.MaxWebhookBodyBytes; n < 1<<10 || n > 1<<20 {
+		errs = append(errs, fmt.Errorf("server.max_webhook_body_bytes: %d is not within 1024..1048576", n))
 	}
 	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
 		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))

@@ -22,7 +22,8 @@ type BodyLimits struct {
 	// closed, so it holds a goroutine and a connection for at most this.
 	ReadTimeout time.Duration
 	// MaxBytes bounds a body (default 64 KiB, at most maxBody); webhooks
-	// have MaxWebhookBytes (default 1 MiB): provider payloads are larger.
+	// have MaxWebhookBytes (default and most 1 MiB, what the webhook
+	// handler reads): provider payloads are larger.
 	MaxBytes        int64
 	MaxWebhookBytes int64
 }
@@ -37,7 +38,7 @@ const (
 func (l BodyLimits) limitFor(path string) int64 {
 	if strings.HasPrefix(path, "/webhooks/") {
 		if l.MaxWebhookBytes > 0 {
-			return l.MaxWebhookBytes
+			return min(l.MaxWebhookBytes, DefaultMaxWebhookBytes)
 		}
 		return DefaultMaxWebhookBytes
 	}
