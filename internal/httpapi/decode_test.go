@@ -105,6 +105,15 @@ func TestStrictCreateAccepts(t *testing.T) {
 	if e != nil {
 		t.Fatal(e)
 	}
+	// Other control characters and any Unicode text are fine; only NUL
+	// is refused.
+	b, e := createErr(t, `{"amount":1000,`+okCard+`,"description":"Kopi \u2615\tdua\n\u0001 caf\u00e9 ４２ 😀","customer":{"name":"Bùdi Śantoso"}}`)
+	if e != nil {
+		t.Fatalf("unicode text refused: %+v", e)
+	}
+	if want := "Kopi ☕\tdua\n\x01 café ４２ 😀"; b.Description != want {
+		t.Errorf("description = %q, want %q", b.Description, want)
+	}
 }
 
 func TestCaseVariantKeysInLargeMaps(t *testing.T) {

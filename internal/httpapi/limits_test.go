@@ -118,6 +118,34 @@ func TestSlowBodiesAreCut(t *testing.T) {
 	}
 }
 
+// A body that is slow but arrives within the bound is served.
+func TestSlowButInTimeBodyServed(t *testing.T) {
+	srv := slowServer(t, BodyLimits{ReadTimeout: 5 * time.Second})
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := `{"amount":1000}`
+	fmt.Fprintf(c, "POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))
+	tk := time.NewTicker(50 * time.Millisecond) // ~0.75 s for the body
+	for i := 0; i < len(body); i++ {
+		<-tk.C
+		if _, err := c.Write([]byte{body[i]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk.Stop()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf(`"len":%d`, len(body))) {
+		t.Errorf("slow in-time body: %d %s", resp.StatusCode, b)
+	}
+}
+
 func TestBodySizeLimits(t *testing.T) {
 	srv := slowServer(t, BodyLimits{MaxBytes: 2048, MaxWebhookBytes: 4096})
 	tests := []struct {
