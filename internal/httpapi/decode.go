@@ -62,8 +62,9 @@ func decodeJSON(r io.Reader, v any) error {
 // semantics (github.com/go-json-experiment/json): a name given twice is a
 // syntax error (jsontext refuses duplicate names by default), names match
 // case-sensitively ("AMOUNT" is not "amount"), unknown names are refused,
-// invalid UTF-8 is refused, and every string value and every map key goes
-// through checkString.
+// invalid UTF-8 is refused, and every string value and map key is vetted
+// for NUL and card numbers (checkString; maps of strings go through
+// checkStringMap, which also refuses keys that differ only by case).
 var strict = json.JoinOptions(
 	json.RejectUnknownMembers(true),
 	json.MatchCaseInsensitiveNames(false),
