@@ -116,10 +116,8 @@ func IsCardNumber(digits []byte) bool {
 	if n < 13 || n > 19 {
 		return false
 	}
-	if !knownIIN(digits) {
-		return false
-	}
-	return luhn(digits)
+	// Luhn first: it is cheaper than the table and refuses nine in ten.
+	return luhn(digits) && knownIIN(digits)
 }
 
 func knownIIN(d []byte) bool {
