@@ -177,6 +177,25 @@ func TestStrictInputChangesNothing(t *testing.T) {
 				t.Errorf("card number as Idempotency-Key: %d %s", code, b)
 			}
 
+			// NUL or invalid UTF-8 in a path or query was a 500 on PostgreSQL.
+			for _, p := range []struct{ method, path, param string }{
+				{"GET", "/v1/payments/pay_%00", ""}, {"GET", "/v1/payments/pay_%ff", ""},
+				{"GET", "/v1/payments?reference=a%00", "reference"}, {"GET", "/v1/payments?reference=%c3", "reference"},
+				{"POST", "/v1/payments/pay_%00/capture", ""}, {"POST", "/v1/payments/" + keep.ID + "/refunds?x%00=1", ""},
+			} {
+				for try := 0; try < 2; try++ {
+					code, b := ti.Do(t, p.method, p.path, `{}`)
+					var e apiError
+					_ = json.Unmarshal(b, &e)
+					if code != 400 || e.Error.Code != "parameter_invalid" || e.Error.Param != p.param {
+						t.Errorf("%s %s: %d %s, want 400 parameter_invalid param %q", p.method, p.path, code, b, p.param)
+					}
+				}
+			}
+			if code, b := ti.Do(t, "GET", "/v1/payments?reference=caf%C3%A9", nil); code != 200 {
+				t.Errorf("valid UTF-8 query refused: %d %s", code, b)
+			}
+
 			// Nothing changed.
 			if l := ledger(t, ti, "stripe"); len(l) != 1 || l[0].Amount != 1999 {
 				t.Errorf("stripe ledger: %+v, want only keep-1", l)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/payrouter/payrouter"
 )
@@ -99,10 +100,36 @@ func (s *Server) bounded(next http.Handler) http.Handler {
 // key is a column of the idempotency table): vetted like body strings.
 var storedHeaders = []string{"Idempotency-Key"}
 
-// vetHeaders refuses a card number in a stored header. (A NUL cannot
-// arrive: net/http refuses control characters in header values.)
-func (s *Server) vetHeaders(next http.Handler) http.Handler {
+// vetRequest refuses, before any handler, what the stores cannot take or
+// must never hold outside the body: a NUL or invalid UTF-8 in the path or
+// the query (PostgreSQL refuses both in a text parameter: a 500 on every
+// retry of GET /v1/payments/pay_%00), and a card number in a stored
+// header. (A NUL cannot arrive in a header: net/http refuses control
+// characters there.)
+func (s *Server) vetRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if unstorable(r.URL.Path) {
+			s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "parameter_invalid",
+				Message: "the request path contains a NUL character or invalid UTF-8"})
+			return
+		}
+		if r.URL.RawQuery != "" {
+			for k, vs := range r.URL.Query() {
+				bad := unstorable(k)
+				for _, v := range vs {
+					bad = bad || unstorable(v)
+				}
+				if bad {
+					param := k
+					if unstorable(k) {
+						param = ""
+					}
+					s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "parameter_invalid", Param: param,
+						Message: "a query parameter contains a NUL character or invalid UTF-8"})
+					return
+				}
+			}
+		}
 		for _, h := range storedHeaders {
 			if v := r.Header.Get(h); v != "" && payrouter.ContainsCardNumber(v) {
 				s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "raw_card_data", Param: h,
@@ -113,6 +140,8 @@ func (s *Server) vetHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+func unstorable(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
 func tooLarge(limit int64) *payrouter.Error {
 	return &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "body_too_large", Message: fmt.Sprintf("request body exceeds %d bytes", limit)}

@@ -92,7 +92,7 @@ func (s *Server) Handler(mux *http.ServeMux) http.Handler {
 			_, _ = w.Write(s.OpenAPI)
 		})
 	}
-	return s.bounded(s.vetHeaders(mux))
+	return s.bounded(s.vetRequest(mux))
 }
 
 type ctxKey struct{}
