@@ -217,6 +217,8 @@ func (a *App) api(opts Options) *httpapi.Server {
 		OpenAPI: opts.OpenAPI, TrustProxy: a.Config.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
+	api.Limits = httpapi.BodyLimits{ReadTimeout: a.Config.Server.ReadTimeout.D(httpapi.DefaultReadTimeout),
+		MaxBytes: a.Config.Server.MaxBodyBytes, MaxWebhookBytes: a.Config.Server.MaxWebhookBodyBytes}
 	return api
 }
 
@@ -364,7 +366,11 @@ func (a *App) ready(ctx context.Context) (bool, map[string]any) {
 // Serve serves HTTP and runs the background loops (resolver, inbox) until
 // ctx is done, then shuts down gracefully: in-flight requests drain.
 func (a *App) Serve(ctx context.Context) error {
-	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// The handler bounds each body (httpapi.BodyLimits); ReadTimeout is the
+	// backstop for the whole request, headers included.
+	readTimeout := a.Config.Server.ReadTimeout.D(httpapi.DefaultReadTimeout)
+	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ReadTimeout: 10*time.Second + readTimeout}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)

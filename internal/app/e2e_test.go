@@ -176,7 +176,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"exponent", `{"amount":1e3,"currency":"USD","method":"card","reference":"b","payment_method_tokens":{"stripe":"pm_card_visa"}}`, "amount", ""},
 		{"unknown currency", `{"amount":100,"currency":"XYZ","method":"card","reference":"b","payment_method_tokens":{"stripe":"pm_card_visa"}}`, "currency", ""},
 		{"unknown method", `{"amount":100,"currency":"USD","method":"cash","reference":"b"}`, "method", ""},
-		{"wrong type", `{"amount":100,"currency":"USD","method":"card","reference":"b","metadata":{"a":1}}`, "metadata", ""},
+		{"wrong type", `{"amount":100,"currency":"USD","method":"card","reference":"b","metadata":{"a":1}}`, "metadata.a", ""},
 		{"unknown field", `{"amount":100,"currency":"USD","method":"card","reference":"b","cardnumber":"x"}`, "cardnumber", ""},
 		{"raw card", `{"amount":100,"currency":"USD","method":"card","reference":"b","payment_method_tokens":{"stripe":"4242 4242 4242 4242"}}`, "payment_method_tokens.stripe", "raw_card_data"},
 		{"raw card in metadata", `{"amount":100,"currency":"USD","method":"card","reference":"b","metadata":{"note":"4111-1111-1111-1111"},"payment_method_tokens":{"stripe":"pm_card_visa"}}`, "metadata.note", "raw_card_data"},

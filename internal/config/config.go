@@ -58,6 +58,14 @@ type Server struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// TrustProxy: take the client IP for webhook_ips from X-Forwarded-For.
 	TrustProxy bool `yaml:"trust_proxy"`
+	// ReadTimeout bounds how long a request body may take to arrive after
+	// its headers (default 10s): slower is 408 and the connection closes.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// MaxBodyBytes bounds an API request body (default 65536, at most
+	// 1 MiB); MaxWebhookBodyBytes a provider webhook's (default and most
+	// 1 MiB, what the webhook handler reads).
+	MaxBodyBytes        int64 `yaml:"max_body_bytes"`
+	MaxWebhookBodyBytes int64 `yaml:"max_webhook_body_bytes"`
 }
 
 // Store selects the durable store.
@@ -183,17 +191,35 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data, os.LookupEnv)
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+// envRef is one ${...} reference: ${VAR}, ${VAR:-default} or
+// ${VAR:?message}; anything else starting with ${ is malformed.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}`)
 
-// Parse decodes data (named path in errors), expanding ${VAR} and
-// ${VAR:-default} in scalars with lookup. Unknown keys are errors.
+// Parse decodes data (named path in errors), expanding environment
+// references in every scalar with lookup:
+//   - ${VAR} is VAR's value; VAR unset is an error naming every unset
+//     variable at once, except in sandbox (sandbox: true), where it is ""
+//     so the shipped config runs with no keys;
+//   - ${VAR:-default} is default when VAR is unset or empty;
+//   - ${VAR:?message} is an error with message when VAR is unset or empty,
+//     also in sandbox.
+//
+// Unknown keys are errors, and so are keys given twice in one mapping,
+// also when they differ only by case.
 func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var missing []string
-	expand(&root, lookup, &missing)
+	if err := duplicateKeys(&root); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var ex expansion
+	ex.lookup = lookup
+	ex.walk(&root)
+	if len(ex.errs) > 0 {
+		return nil, fmt.Errorf("%s: %w", path, errors.Join(ex.errs...))
+	}
 	var c Config
 	if len(root.Content) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(mustEncode(&root)))
@@ -202,12 +228,15 @@ func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	if len(ex.missing) > 0 && !c.Sandbox {
+		return nil, fmt.Errorf("%s: environment variables not set (sandbox is off, so every ${VAR} needs a value; "+
+			"write ${VAR:-} for an intended empty default): %s", path, strings.Join(ex.missing, ", "))
+	}
 	c.Path, c.Data = path, data
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	_ = missing // unset variables expand to "": a sandbox default needs no keys
 	return &c, nil
 }
 
@@ -218,25 +247,88 @@ func mustEncode(n *yaml.Node) []byte {
 	return b.Bytes()
 }
 
-func expand(n *yaml.Node, lookup func(string) (string, bool), missing *[]string) {
+// duplicateKeys refuses a mapping that has a key twice, also by case
+// ("Server" beside "server", "USD" beside "usd"): yaml.v3 refuses exact
+// duplicates, but a case variant would silently be another key.
+func duplicateKeys(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				continue
+			}
+			f := strings.ToLower(k.Value)
+			if prev, dup := seen[f]; dup {
+				return fmt.Errorf("line %d: key %q repeats %q of line %d (keys are case-sensitive and must be unique)", k.Line, k.Value, prev.Value, prev.Line)
+			}
+			seen[f] = k
+		}
+	}
+	for _, c := range n.Content {
+		if err := duplicateKeys(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expansion expands ${...} references in a node tree and collects what
+// went wrong, so that one run names every unset variable.
+type expansion struct {
+	lookup  func(string) (string, bool)
+	missing []string // unset ${VAR} (no default), "NAME (line N)", in file order
+	errs    []error
+}
+
+func (ex *expansion) walk(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
-		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+		v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 			sub := envRef.FindStringSubmatch(m)
-			if v, ok := lookup(sub[1]); ok && v != "" {
-				return v
+			name, op, arg := sub[1], sub[2], sub[3]
+			if strings.Contains(arg, "${") {
+				ex.errs = append(ex.errs, fmt.Errorf("line %d: %s: a default or message cannot hold another ${...}", n.Line, name))
+				return ""
 			}
-			if sub[2] == "" {
-				*missing = append(*missing, sub[1])
+			v, set := ex.lookup(name)
+			switch op {
+			case ":-":
+				if !set || v == "" {
+					return arg
+				}
+			case ":?":
+				if !set || v == "" {
+					if arg == "" {
+						arg = "must be set"
+					}
+					ex.errs = append(ex.errs, fmt.Errorf("line %d: %s: %s", n.Line, name, arg))
+				}
+			default:
+				if !set {
+					ex.missing = append(ex.missing, fmt.Sprintf("%s (line %d)", name, n.Line))
+				}
 			}
-			return sub[3]
+			return v
 		})
+		if rest := envRef.ReplaceAllString(n.Value, ""); strings.Contains(rest, "${") {
+			ex.errs = append(ex.errs, fmt.Errorf("line %d: malformed variable reference in %q (use ${VAR}, ${VAR:-default} or ${VAR:?message})", n.Line, redactRefs(n.Value)))
+		}
+		n.Value = v
 		if n.Tag == "!!null" || n.Value == "" {
 			n.Tag = "!!str"
 		}
 	}
 	for _, c := range n.Content {
-		expand(c, lookup, missing)
+		ex.walk(c)
 	}
+}
+
+// redactRefs shows a malformed value without what surrounds the ${: the
+// rest of the scalar may be a secret.
+func redactRefs(s string) string {
+	i := strings.Index(s, "${")
+	end := min(len(s), i+24)
+	return "…" + s[i:end] + "…"
 }
 
 // applyDefaults is the one place payrouter's defaults live: the wiring
@@ -247,6 +339,13 @@ func (c *Config) applyDefaults() {
 		c.Server.Listen = ":8080"
 	}
 	setDuration(&c.Server.ShutdownTimeout, 30*time.Second)
+	setDuration(&c.Server.ReadTimeout, 10*time.Second)
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 64 << 10
+	}
+	if c.Server.MaxWebhookBodyBytes == 0 {
+		c.Server.MaxWebhookBodyBytes = 1 << 20
+	}
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
@@ -312,6 +411,12 @@ var Kinds = []string{"stripe", "midtrans", "xendit", "gopay", "ovo", "dana"}
 
 func (c *Config) validate() error {
 	var errs []error
+	if n := c.Server.MaxBodyBytes; n < 1<<10 || n > 1<<20 {
+		errs = append(errs, fmt.Errorf("server.max_body_bytes: %d is not within 1024..1048576", n))
+	}
+	if n := c.Server.MaxWebhookBodyBytes; n < 1<<10 || n > 1<<20 {
+		errs = append(errs, fmt.Errorf("server.max_webhook_body_bytes: %d is not within 1024..1048576", n))
+	}
 	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
 		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))
 	}

@@ -74,3 +74,138 @@ func TestShippedConfigParses(t *testing.T) {
 		t.Fatalf("shipped config: sandbox=%v providers=%v", c.Sandbox, c.ProviderNames())
 	}
 }
+
+func TestEnvExpansion(t *testing.T) {
+	const merchants = "merchants: [{id: demo, api_keys: [\"${KEY:-k}\"], webhook_secret: s}]\n"
+	tests := []struct {
+		name, src string
+		env       map[string]string
+		want      string // error substring; "" = parses
+		check     func(*Config) bool
+	}{
+		{"unset outside sandbox names all", merchants + "store: {dsn: \"${DSN}\"}\nproviders: {stripe: {secret_key: \"${STRIPE_SECRET_KEY}\", webhook_secret: \"${STRIPE_WEBHOOK_SECRET}\"}}\n",
+			nil, "environment variables not set", nil},
+		{"unset in sandbox is empty", "sandbox: true\n" + merchants + "providers: {stripe: {secret_key: \"${STRIPE_SECRET_KEY}\"}}\n",
+			nil, "", func(c *Config) bool { return c.Providers["stripe"].SecretKey == "" }},
+		{"set but empty is set", merchants + "providers: {stripe: {secret_key: \"${STRIPE_SECRET_KEY}\"}}\n",
+			map[string]string{"STRIPE_SECRET_KEY": ""}, "", nil},
+		{"default when unset", merchants + "redis: {url: \"${REDIS_URL:-redis://r:6379/0}\"}\n",
+			nil, "", func(c *Config) bool { return c.Redis.URL == "redis://r:6379/0" }},
+		{"default when empty", merchants + "redis: {url: \"${REDIS_URL:-redis://r}\"}\n",
+			map[string]string{"REDIS_URL": ""}, "", func(c *Config) bool { return c.Redis.URL == "redis://r" }},
+		{"empty default", merchants + "redis: {url: \"${REDIS_URL:-}\"}\n",
+			nil, "", func(c *Config) bool { return c.Redis.URL == "" }},
+		{"value beats default", merchants + "redis: {url: \"${REDIS_URL:-x}\"}\n",
+			map[string]string{"REDIS_URL": "redis://set"}, "", func(c *Config) bool { return c.Redis.URL == "redis://set" }},
+		{"required with message", "sandbox: true\n" + merchants + "store: {dsn: \"${DSN:?set DSN to the postgres URL}\"}\n",
+			nil, "line 3: DSN: set DSN to the postgres URL", nil},
+		{"required empty", merchants + "store: {dsn: \"${DSN:?}\"}\n",
+			map[string]string{"DSN": ""}, "DSN: must be set", nil},
+		{"required set", merchants + "store: {dsn: \"${DSN:?needed}\"}\n",
+			map[string]string{"DSN": "x.db"}, "", func(c *Config) bool { return c.Store.DSN == "x.db" }},
+		{"several in one value", merchants + "store: {dsn: \"${A:-a}/${B:-b}\"}\n",
+			nil, "", func(c *Config) bool { return c.Store.DSN == "a/b" }},
+		{"malformed", merchants + "store: {dsn: \"${DSN\"}\n", nil, "malformed variable reference", nil},
+		{"malformed name", "sandbox: true\n" + merchants + "store: {dsn: \"${1DSN}\"}\n", nil, "malformed variable reference", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("c.yaml", []byte(tt.src), env(tt.env))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.check != nil && !tt.check(c) {
+					t.Errorf("wrong expansion: %+v %+v %+v", c.Store, c.Redis, c.Providers)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// Every unset variable is named at once, with its line.
+	_, err := Parse("c.yaml", []byte(tests[0].src), env(nil))
+	for _, name := range []string{"DSN (line 2)", "STRIPE_SECRET_KEY (line 3)", "STRIPE_WEBHOOK_SECRET (line 3)"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("err = %v, want it to name %s", err, name)
+		}
+	}
+}
+
+func TestDuplicateAndCaseVariantKeys(t *testing.T) {
+	base := "merchants: [{id: demo, api_keys: [k], webhook_secret: s}]\n"
+	for _, src := range []string{
+		base + "server: {listen: \":1\"}\nserver: {listen: \":2\"}\n",
+		base + "server: {listen: \":1\"}\nServer: {listen: \":2\"}\n",
+		base + "server: {listen: \":1\", LISTEN: \":2\"}\n",
+		base + "providers: {stripe: {}, Stripe: {}}\n",
+		base + "fees: {stripe: {card: {fixed: {USD: 30, usd: 1}}}}\n",
+	} {
+		if _, err := Parse("c.yaml", []byte(src), env(nil)); err == nil {
+			t.Errorf("accepted:\n%s", src)
+		}
+	}
+	if _, err := Parse("c.yaml", []byte(base+"server: {listen: \":1\", read_timeout: 5s, max_body_bytes: 4096}\n"), env(nil)); err != nil {
+		t.Errorf("distinct keys refused: %v", err)
+	}
+}
+
+func TestBodyLimitKeys(t *testing.T) {
+	base := "merchants: [{id: demo, api_keys: [k], webhook_secret: s}]\n"
+	c, err := Parse("c.yaml", []byte(base), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.ReadTimeout.D(0) != 10*time.Second || c.Server.MaxBodyBytes != 64<<10 || c.Server.MaxWebhookBodyBytes != 1<<20 {
+		t.Errorf("defaults: %+v", c.Server)
+	}
+	c, err = Parse("c.yaml", []byte(base+"server: {read_timeout: 3s, max_body_bytes: 8192, max_webhook_body_bytes: 65536}\n"), env(nil))
+	if err != nil || c.Server.ReadTimeout.D(0) != 3*time.Second || c.Server.MaxBodyBytes != 8192 || c.Server.MaxWebhookBodyBytes != 65536 {
+		t.Errorf("set: %v %+v", err, c)
+	}
+	for _, bad := range []string{"server: {max_body_bytes: 10}\n", "server: {max_body_bytes: 99999999}\n", "server: {read_timeout: -1s}\n"} {
+		if _, err := Parse("c.yaml", []byte(base+bad), env(nil)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// FuzzParse: no input makes the loader panic, and whatever it accepts has
+// no unset variable left unexpanded outside sandbox.
+func FuzzParse(f *testing.F) {
+	seeds := []string{
+		"merchants: [{id: demo, api_keys: [k], webhook_secret: s}]\n",
+		"sandbox: true\nmerchants: [{id: demo, api_keys: [\"${KEY}\"]}]\n",
+		"merchants: [{id: demo, api_keys: [\"${KEY:-k}\"]}]\nstore: {dsn: \"${DSN:?set it}\"}\n",
+		"server: {listen: \":1\"}\nServer: {}\n",
+		"merchants: [{id: a, api_keys: [\"${A}${B:-}\"]}]\n",
+		"{",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		c, err := Parse("c.yaml", []byte(src), env(map[string]string{"SET": "v"}))
+		if err != nil {
+			return
+		}
+		if !c.Sandbox {
+			for _, m := range c.Merchants {
+				for _, k := range m.APIKeys {
+					if envRef.MatchString(k) {
+						t.Fatalf("reference left unexpanded: %q", k)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestNestedReferenceRefused(t *testing.T) {
+	src := "sandbox: true\nmerchants: [{id: demo, api_keys: [\"${A:-${B}}\"]}]\n"
+	if _, err := Parse("c.yaml", []byte(src), env(nil)); err == nil || !strings.Contains(err.Error(), "cannot hold another") {
+		t.Fatalf("err = %v", err)
+	}
+}

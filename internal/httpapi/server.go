@@ -51,6 +51,8 @@ type Server struct {
 	// Deliveries requeues merchant webhooks (POST /v1/events/{id}/redeliver);
 	// nil answers that route with invalid_state.
 	Deliveries Redeliverer
+	// Limits bound reading request bodies in time and size (every route).
+	Limits BodyLimits
 
 	keys map[[32]byte]string
 }
@@ -90,7 +92,7 @@ func (s *Server) Handler(mux *http.ServeMux) http.Handler {
 			_, _ = w.Write(s.OpenAPI)
 		})
 	}
-	return mux
+	return s.bounded(s.vetRequest(mux))
 }
 
 type ctxKey struct{}
@@ -539,6 +541,9 @@ func (s *Server) errorStatus(err error) (int, *payrouter.Error) {
 	st := statusOf[e.Type]
 	if e.Type == payrouter.ErrIdempotencyConflict && e.Code == "idempotency_key_reused" {
 		st = 422
+	}
+	if e.Code == "body_timeout" {
+		st = http.StatusRequestTimeout
 	}
 	if st == 0 {
 		st = 500
