@@ -151,7 +151,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		sources[name] = inbox.Source{Parser: wp, AllowedIPs: ips}
 	}
 	a.Inbox = inbox.New(st, a.Router, sources, a.Log)
-	a.Metrics.WatchInbox(&a.Inbox.Received, &a.Inbox.Refused, &a.Inbox.Duplicates)
+	a.Metrics.WatchInbox(&a.Inbox.Received, &a.Inbox.Refused, &a.Inbox.Duplicates, &a.Inbox.Unconfirmed)
 
 	var closeEvents func()
 	a.Events, a.Publisher, closeEvents, err = buildEvents(cfg, st, a.Log)
@@ -161,12 +161,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.closers = append(a.closers, closeEvents)
 
+	proxies, err := inbox.ParseCIDRs(cfg.Server.TrustedProxies)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("%s: server.trusted_proxies: %w", cfg.Path, err)
+	}
 	var merchants []httpapi.Merchant
 	for _, m := range cfg.Merchants {
 		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
 	}
 	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
-		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
+		OpenAPI: opts.OpenAPI, TrustedProxies: proxies, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
 	a.Handler = api.Handler(mux)

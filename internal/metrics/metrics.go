@@ -83,11 +83,11 @@ func (m *Metrics) ObserveReload(err error) {
 }
 
 // WatchInbox exposes the webhook inbox's counters.
-func (m *Metrics) WatchInbox(received, refused, duplicates *atomic.Int64) {
-	for name, c := range map[string]*atomic.Int64{"received": received, "refused": refused, "duplicate": duplicates} {
+func (m *Metrics) WatchInbox(received, refused, duplicates, unconfirmed *atomic.Int64) {
+	for name, c := range map[string]*atomic.Int64{"received": received, "refused": refused, "duplicate": duplicates, "unconfirmed": unconfirmed} {
 		c := c
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "payrouter_webhooks_total", Help: "Provider webhooks by result: received (stored), refused (signature, IP, malformed), duplicate.",
+			Name: "payrouter_webhooks_total", Help: "Provider webhooks by result: received (stored), refused (signature, IP, malformed), duplicate (already dealt with), unconfirmed (a check the status API did not bear out yet).",
 			ConstLabels: prometheus.Labels{"result": name},
 		}, func() float64 { return float64(c.Load()) }))
 	}
