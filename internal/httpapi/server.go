@@ -34,14 +34,14 @@ type Readiness func(ctx context.Context) (ok bool, detail map[string]any)
 
 // Server holds the API's dependencies.
 type Server struct {
-	Router     *router.Router
-	Store      store.Store
-	Inbox      *inbox.Inbox
-	Merchants  []Merchant
-	Log        *slog.Logger
-	Ready      Readiness
-	Metrics    http.Handler
-	OpenAPI    []byte
+	Router    *router.Router
+	Store     store.Store
+	Inbox     *inbox.Inbox
+	Merchants []Merchant
+	Log       *slog.Logger
+	Ready     Readiness
+	Metrics   http.Handler
+	OpenAPI   []byte
 	// TrustedProxies: requests from these have their client address read
 	// from X-Forwarded-For (inbox.ClientAddr).
 	TrustedProxies []netip.Prefix
