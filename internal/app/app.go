@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
 	}
 	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
-		OpenAPI: opts.OpenAPI, TrustedProxies: proxies, Ready: a.ready, Metrics: a.Metrics.Handler(),
+		OpenAPI: opts.OpenAPI, ProxyCIDRs: proxies, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
 	a.Handler = api.Handler(mux)

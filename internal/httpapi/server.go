@@ -34,17 +34,15 @@ type Readiness func(ctx context.Context) (ok bool, detail map[string]any)
 
 // Server holds the API's dependencies.
 type Server struct {
-	Router    *router.Router
-	Store     store.Store
-	Inbox     *inbox.Inbox
-	Merchants []Merchant
-	Log       *slog.Logger
-	Ready     Readiness
-	Metrics   http.Handler
-	OpenAPI   []byte
-	// TrustedProxies: requests from these have their client address read
-	// from X-Forwarded-For (inbox.ClientAddr).
-	TrustedProxies []netip.Prefix
+	Router     *router.Router
+	Store      store.Store
+	Inbox      *inbox.Inbox
+	Merchants  []Merchant
+	Log        *slog.Logger
+	Ready      Readiness
+	Metrics    http.Handler
+	OpenAPI    []byte
+	ProxyCIDRs []netip.Prefix // server.trusted_proxies: X-Forwarded-For is read past these (inbox.ClientAddr)
 	// Explain renders a routing explanation (rules.Explain); nil falls
 	// back to the router's plan.
 	Explain func(req *router.CreateRequest) any
@@ -491,7 +489,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "body_unreadable", Message: "could not read the request body"})
 		return
 	}
-	res, err := s.Inbox.Receive(r.Context(), r.PathValue("provider"), inbox.ClientAddr(r, s.TrustedProxies), r.Header, body)
+	res, err := s.Inbox.Receive(r.Context(), r.PathValue("provider"), inbox.ClientAddr(r, s.ProxyCIDRs), r.Header, body)
 	if err != nil {
 		status, e := webhookError(err)
 		if status >= 500 {
