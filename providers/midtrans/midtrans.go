@@ -500,7 +500,9 @@ func apiError(code, httpStatus int, message string) *providers.Error {
 	}
 	switch code {
 	case 401:
-		e.Code = "unauthorized"
+		// The server key is wrong: nothing was processed; fail over and
+		// tell ops.
+		e.Class, e.Code = providers.Unavailable, providers.CodeCredentialsRefused
 	case 402:
 		e.Code = "payment_type_not_enabled"
 	case 404:

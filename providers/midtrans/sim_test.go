@@ -435,8 +435,8 @@ func TestWrongCredentials(t *testing.T) {
 	p := e.provider(t, "SB-Mid-server-WRONG", time.Second)
 	_, err := p.Authorize(context.Background(), authReq(payrouter.MethodQRIS, 10000))
 	pe := errClass(t, err)
-	if pe.Class != providers.Invalid || pe.Code != "unauthorized" || pe.HTTPStatus != 401 {
-		t.Fatalf("error = %+v, want invalid/unauthorized HTTP 401", pe)
+	if pe.Class != providers.Unavailable || !providers.IsCredentialsRefused(err) || pe.HTTPStatus != 401 {
+		t.Fatalf("error = %+v, want unavailable/credentials_refused HTTP 401", pe)
 	}
 	if strings.Contains(pe.Error(), "WRONG") {
 		t.Fatalf("error message leaks the server key: %v", pe)

@@ -469,8 +469,8 @@ func TestSimulatorRefusesBadSignatures(t *testing.T) {
 					t.Fatal(err)
 				}
 				_, err = p.Authorize(context.Background(), e.authReq("pay_stranger", 10000))
-				if pe := classOf(t, err); pe.Class != providers.Invalid || pe.ProviderCode != "4017300" {
-					t.Errorf("Authorize = %v, want invalid with provider code 4017300", err)
+				if pe := classOf(t, err); pe.Class != providers.Unavailable || pe.Code != providers.CodeCredentialsRefused || pe.ProviderCode != "4017300" {
+					t.Errorf("Authorize = %v, want unavailable/credentials_refused with provider code 4017300", err)
 				}
 			})
 			t.Run("transaction with a bad signature", func(t *testing.T) {
