@@ -101,6 +101,60 @@ type Guarded struct {
 	// Observe sees every call's outcome: op is authorize|capture|cancel|
 	// refund|status, class is "" on success (metrics).
 	Observe func(provider string, method payrouter.Method, op string, class providers.Class, d time.Duration)
+	// OnCredentialsRefused sees every call the provider refused because of
+	// payrouter's own credentials (providers.IsCredentialsRefused): logs,
+	// metrics. Called outside any lock.
+	OnCredentialsRefused func(provider, op string, err *providers.Error)
+
+	refused *CredentialsRefusal // since the last call that got past our credentials
+}
+
+// CredentialsRefusal is a provider refusing payrouter's credentials: since
+// when (the first refusal after the last call that got past them), the
+// latest refusal and how many there were.
+type CredentialsRefusal struct {
+	Since, Last time.Time
+	Count       int64
+	Op          string // of the latest
+	HTTPStatus  int
+	Code        string // the provider's own code, if any
+}
+
+// CredentialsRefused returns the provider's current refusal of our
+// credentials, if it refuses them: set by a refused call, cleared by any
+// call the provider answered past them (a success or a decline).
+func (g *Guarded) CredentialsRefused() (CredentialsRefusal, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refused == nil {
+		return CredentialsRefusal{}, false
+	}
+	return *g.refused, true
+}
+
+// noteCredentials records what a call says about our credentials.
+func (g *Guarded) noteCredentials(op string, err error) {
+	var pe *providers.Error
+	switch {
+	case providers.IsCredentialsRefused(err) && errors.As(err, &pe):
+		now := time.Now()
+		g.mu.Lock()
+		if g.refused == nil {
+			g.refused = &CredentialsRefusal{Since: now}
+		}
+		g.refused.Last, g.refused.Op, g.refused.HTTPStatus, g.refused.Code = now, op, pe.HTTPStatus, pe.ProviderCode
+		g.refused.Count++
+		f := g.OnCredentialsRefused
+		g.mu.Unlock()
+		if f != nil {
+			f(g.Name, op, pe)
+		}
+	case err == nil || providers.ClassOf(err) == providers.Declined:
+		// The provider took our credentials to answer.
+		g.mu.Lock()
+		g.refused = nil
+		g.mu.Unlock()
+	}
 }
 
 // Guard wraps p. newBreaker makes the breaker of one method (nil: local
@@ -208,6 +262,7 @@ func call[T any](g *Guarded, ctx context.Context, m payrouter.Method, op string,
 	var zero T
 	start := time.Now()
 	defer func() { g.observe(m, op, start, err) }()
+	defer func() { g.noteCredentials(op, err) }() // a breaker-open refusal says nothing either way
 	parent := ctx
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -289,6 +344,7 @@ func (g *Guarded) CancelUnguarded(ctx context.Context, req *providers.CancelRequ
 		err = providers.ClassifyTransport(err)
 	}
 	g.observe(req.Method, "cancel", start, err)
+	g.noteCredentials("cancel", err)
 	return res, err
 }
 
@@ -307,7 +363,10 @@ func (g *Guarded) Status(ctx context.Context, req *providers.StatusRequest) (*pr
 	}
 	res, err := sc.Status(ctx, req)
 	if err != nil {
-		return nil, providers.ClassifyTransport(err)
+		err = providers.ClassifyTransport(err)
+		g.noteCredentials("status", err)
+		return nil, err
 	}
+	g.noteCredentials("status", nil)
 	return res, nil
 }

@@ -64,6 +64,36 @@ type App struct {
 	server   *http.Server
 	closers  []func()
 	mu       sync.Mutex
+
+	credMu     sync.Mutex
+	credLogged map[string]time.Time // provider → when its refusal was last logged
+}
+
+// credentialsLogEvery bounds the log of a provider refusing our
+// credentials to one line per provider per interval (the metric counts
+// every refusal).
+const credentialsLogEvery = time.Minute
+
+// credentialsRefused makes a provider refusing payrouter's own credentials
+// loud: every refusal is counted, and logged once per provider per
+// credentialsLogEvery (never the key). /readyz names the provider too.
+func (a *App) credentialsRefused(provider, op string, err *providers.Error) {
+	a.Metrics.AuthFailures.WithLabelValues(provider).Inc()
+	now := time.Now()
+	a.credMu.Lock()
+	if a.credLogged == nil {
+		a.credLogged = map[string]time.Time{}
+	}
+	last, seen := a.credLogged[provider]
+	log := !seen || now.Sub(last) >= credentialsLogEvery
+	if log {
+		a.credLogged[provider] = now
+	}
+	a.credMu.Unlock()
+	if log {
+		a.Log.Error("provider refuses payrouter's credentials: check its keys in the config", "provider", provider, "op", op,
+			"http_status", err.HTTPStatus, "provider_code", err.ProviderCode)
+	}
 }
 
 // New builds everything but does not serve.
@@ -128,6 +158,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			a.Metrics.ObserveBreaker(provider, m, to)
 		}
 		g.Observe = a.Metrics.ObserveCall
+		g.OnCredentialsRefused = a.credentialsRefused
 		guarded[name] = g
 		soft[name] = pc.SoftDeclines
 	}
@@ -278,7 +309,22 @@ func (a *App) ready(ctx context.Context) (bool, map[string]any) {
 		}
 	}
 	d["breakers"] = br
-	return true, d
+	// A provider refusing our credentials is named here; the instance
+	// stays ready while another provider can take payments (every
+	// instance shares the config: taking them all out would only turn a
+	// provider's outage into a total one), and is not ready when every
+	// provider refuses.
+	refused := map[string]any{}
+	for _, n := range names {
+		if cr, ok := a.Router.Providers()[n].CredentialsRefused(); ok {
+			refused[n] = map[string]any{"since": cr.Since.UTC().Format(time.RFC3339), "last": cr.Last.UTC().Format(time.RFC3339),
+				"count": cr.Count, "op": cr.Op, "http_status": cr.HTTPStatus, "provider_code": cr.Code}
+		}
+	}
+	if len(refused) > 0 {
+		d["credentials_refused"] = refused
+	}
+	return len(names) == 0 || len(refused) < len(names), d
 }
 
 // Serve serves HTTP and runs the background loops (resolver, inbox) until

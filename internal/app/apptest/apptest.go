@@ -37,6 +37,12 @@ type TestInstance struct {
 // port with its store at dsn; mutate may adjust the config first.
 func StartSandbox(tb testing.TB, dsn string, mutate func(*config.Config)) *TestInstance {
 	tb.Helper()
+	return StartSandboxLog(tb, dsn, mutate, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+}
+
+// StartSandboxLog is StartSandbox logging to log (tests that read the log).
+func StartSandboxLog(tb testing.TB, dsn string, mutate func(*config.Config), log *slog.Logger) *TestInstance {
+	tb.Helper()
 	data, err := os.ReadFile(RepoFile("config.yaml"))
 	if err != nil {
 		tb.Fatal(err)
@@ -55,7 +61,7 @@ func StartSandbox(tb testing.TB, dsn string, mutate func(*config.Config)) *TestI
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Listener: ln, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	a, err := app.New(ctx, cfg, app.Options{Listener: ln, Log: log})
 	if err != nil {
 		cancel()
 		tb.Fatal(err)
