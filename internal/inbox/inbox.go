@@ -193,26 +193,26 @@ func (in *Inbox) Receive(ctx context.Context, provider string, remote netip.Addr
 		// Still pending: the provider's redelivery is the moment to look again.
 		item = prev
 	}
-	outcome := in.process(context.WithoutCancel(ctx), item, n)
+	outcome, _ := in.process(context.WithoutCancel(ctx), item, n)
 	return Result{EventID: n.EventID, Outcome: outcome}, nil
 }
 
 // process applies item's notification n and records the result: finished
 // with its outcome, or kept pending and due again later (unconfirmed, or
 // applying failed). It returns the outcome (OutcomeQueued when applying
-// failed).
-func (in *Inbox) process(ctx context.Context, item *store.InboxItem, n *providers.Notification) string {
+// failed) and whether the item is finished.
+func (in *Inbox) process(ctx context.Context, item *store.InboxItem, n *providers.Notification) (string, bool) {
 	now := in.Now().UTC()
 	outcome, err := in.apply.ApplyNotification(ctx, n)
 	switch {
 	case err != nil:
 		in.log.Warn("webhook stored, applying later", "provider", item.Provider, "event", item.EventID, "err", err)
 		in.retry(ctx, item, "apply failed: "+err.Error(), now)
-		return OutcomeQueued
+		return OutcomeQueued, false
 	case outcome == outcomeUnconfirmed && now.Sub(item.ReceivedAt) < in.confirmFor():
 		in.Unconfirmed.Add(1)
 		in.retry(ctx, item, "not confirmed by the provider's status API yet", now)
-		return outcome
+		return outcome, false
 	}
 	note := ""
 	if outcome == outcomeUnconfirmed {
@@ -222,7 +222,7 @@ func (in *Inbox) process(ctx context.Context, item *store.InboxItem, n *provider
 		// Applied, but the item stays pending: applying again is a no-op.
 		in.log.Warn("webhook applied, not marked done", "provider", item.Provider, "event", item.EventID, "err", err)
 	}
-	return outcome
+	return outcome, true
 }
 
 func (in *Inbox) retry(ctx context.Context, item *store.InboxItem, note string, now time.Time) {
@@ -265,9 +265,7 @@ func (in *Inbox) Drain(ctx context.Context) (int, error) {
 			_ = in.store.FinishWebhook(ctx, it.ID, "unparseable", err.Error(), in.Now().UTC())
 			continue
 		}
-		switch in.process(ctx, it, &n) {
-		case OutcomeQueued, outcomeUnconfirmed:
-		default:
+		if _, finished := in.process(ctx, it, &n); finished {
 			done++
 		}
 	}
