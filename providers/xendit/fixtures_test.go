@@ -194,3 +194,28 @@ func FuzzParseWebhook(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWebhookClaims: a Xendit payment callback with the right token is
+// still only a claim (ConfirmByStatus), and its dedupe id never comes from
+// the unsigned webhook-id header.
+func FuzzWebhookClaims(f *testing.F) {
+	p, _ := xendit.New(xendit.Config{SecretKey: secretKey, CallbackToken: callbackToken})
+	for _, name := range []string{"webhook_payment_succeeded.json", "webhook_refund_succeeded.json", "webhook_payment_capture_va.json"} {
+		f.Add(fixture(f, name), "whk-1")
+	}
+	f.Add([]byte(`{"event":"payment.failed","data":{"id":"x","status":"FAILED"}}`), "")
+	f.Fuzz(func(t *testing.T, body []byte, webhookID string) {
+		h := http.Header{"X-Callback-Token": {callbackToken}}
+		n, err := p.ParseWebhook(h, body, time.Now())
+		if err != nil {
+			return
+		}
+		if n.Kind == providers.KindPayment && !n.ConfirmByStatus {
+			t.Fatalf("payment callback not marked for confirmation: %+v", n)
+		}
+		h.Set("Webhook-Id", webhookID)
+		if m, err := p.ParseWebhook(h, body, time.Now()); err != nil || m.EventID != n.EventID {
+			t.Fatalf("webhook-id %q changed the dedupe id: %+v vs %+v (%v)", webhookID, n, m, err)
+		}
+	})
+}
