@@ -58,7 +58,9 @@ func TestGuardedCredentialsRefused(t *testing.T) {
 	var seen []string
 	g.OnCredentialsRefused = func(provider, op string, err *providers.Error) { seen = append(seen, provider+"/"+op) }
 	call := func(err error) {
-		f.authorize = func(context.Context) (*providers.Result, error) { return &providers.Result{Status: payrouter.StatusSucceeded}, err }
+		f.authorize = func(context.Context) (*providers.Result, error) {
+			return &providers.Result{Status: payrouter.StatusSucceeded}, err
+		}
 		_, _ = g.Authorize(context.Background(), &providers.AuthorizeRequest{Method: payrouter.MethodCard})
 	}
 	if _, ok := g.CredentialsRefused(); ok {

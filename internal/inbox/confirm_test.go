@@ -339,7 +339,7 @@ func TestSNAPAmountMismatchDoesNotShadow(t *testing.T) {
 	key := payrouter.AttemptKey("pay_snap", 1)
 	p := &payrouter.Payment{ID: "pay_snap", MerchantID: "demo", Status: payrouter.StatusProcessing, Amount: 10000, Currency: "IDR",
 		Method: payrouter.MethodDANA, Reference: "snap", Capture: payrouter.CaptureAutomatic, Provider: "dana", ProviderPaymentID: "DANA-1",
-		Attempts: []payrouter.Attempt{{N: 1, Provider: "dana", ProviderPaymentID: "DANA-1", Status: payrouter.AttemptRequiresAction, StartedAt: now, IdempotencyKey: key}},
+		Attempts:  []payrouter.Attempt{{N: 1, Provider: "dana", ProviderPaymentID: "DANA-1", Status: payrouter.AttemptRequiresAction, StartedAt: now, IdempotencyKey: key}},
 		CreatedAt: now, UpdatedAt: now}
 	if _, err := p.Advance(payrouter.StatusRequiresAction, now); err != nil {
 		t.Fatal(err)
