@@ -168,6 +168,16 @@ type Result struct {
 	NextAction        *payrouter.NextAction
 	AmountCaptured    int64 // minor units, when the provider says
 	Failure           *payrouter.Failure
+	// Refunds the provider reports on the payment, when its status answer
+	// lists them (Midtrans); nil when it does not say.
+	Refunds []ReportedRefund
+}
+
+// ReportedRefund is one refund as a provider's status answer lists it.
+type ReportedRefund struct {
+	RefundID         string // payrouter's refund id, as sent (refund key)
+	ProviderRefundID string
+	Amount           int64 // minor units
 }
 
 // RefundResult is a refund's outcome.

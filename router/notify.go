@@ -88,7 +88,7 @@ func (r *Router) applyConfirmed(ctx context.Context, p *payrouter.Payment, n *pr
 	if err != nil {
 		return "", fmt.Errorf("confirm %s webhook by status query: %w", n.Provider, err)
 	}
-	verdict := judge(n, actual.Status)
+	verdict := judge(n, actual)
 	if verdict != "" {
 		r.log.Warn("webhook not confirmed by status query", "provider", n.Provider, "payment", p.ID,
 			"claimed", n.ProviderStatus, "status_api", actual.ProviderStatus, "outcome", verdict)
@@ -118,13 +118,27 @@ func (r *Router) applyConfirmed(ctx context.Context, p *payrouter.Payment, n *pr
 // OutcomeRefuted when it never can (the payment ended otherwise), else
 // OutcomeUnconfirmed (not yet: the status API may lag, or the claim was
 // relabelled).
-func judge(n *providers.Notification, actual payrouter.Status) string {
+//
+// A refund claim needs the payment refunded (partially or fully) and, when
+// the status answer lists refunds, that very refund (by payrouter's refund
+// id or the provider's) for that amount: the refund key of a notification
+// is not signed, and must not settle another refund still pending.
+func judge(n *providers.Notification, res *providers.Result) string {
+	actual := res.Status
 	if n.Kind == providers.KindRefund {
 		switch {
-		case actual == payrouter.StatusPartiallyRefunded || actual == payrouter.StatusRefunded:
-			return ""
 		case actual.Failed():
 			return OutcomeRefuted
+		case actual != payrouter.StatusPartiallyRefunded && actual != payrouter.StatusRefunded:
+			return OutcomeUnconfirmed
+		case res.Refunds == nil:
+			return ""
+		}
+		for _, r := range res.Refunds {
+			if ((n.RefundID != "" && r.RefundID == n.RefundID) || (n.ProviderRefundID != "" && r.ProviderRefundID == n.ProviderRefundID)) &&
+				(n.Amount == 0 || r.Amount == n.Amount) {
+				return ""
+			}
 		}
 		return OutcomeUnconfirmed
 	}

@@ -42,10 +42,31 @@ func TestJudge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := judge(&providers.Notification{Kind: tt.kind, Status: tt.claim}, tt.actual); got != tt.want {
+			if got := judge(&providers.Notification{Kind: tt.kind, Status: tt.claim}, &providers.Result{Status: tt.actual}); got != tt.want {
 				t.Errorf("judge(%s claims %q, status API %q) = %q, want %q", tt.kind, tt.claim, tt.actual, got, tt.want)
 			}
 		})
+	}
+}
+
+// A refund claim is borne out only by that refund, for that amount, when
+// the status answer lists refunds (the refund key is not signed).
+func TestJudgeRefundNeedsThatRefund(t *testing.T) {
+	listed := &providers.Result{Status: payrouter.StatusPartiallyRefunded, Refunds: []providers.ReportedRefund{{RefundID: "rf_1", Amount: 5000}}}
+	tests := []struct {
+		name string
+		n    providers.Notification
+		want string
+	}{
+		{"the listed refund", providers.Notification{RefundID: "rf_1", Amount: 5000}, ""},
+		{"another refund's key", providers.Notification{RefundID: "rf_2", Amount: 5000}, OutcomeUnconfirmed},
+		{"another amount", providers.Notification{RefundID: "rf_1", Amount: 9000}, OutcomeUnconfirmed},
+	}
+	for _, tt := range tests {
+		tt.n.Kind = providers.KindRefund
+		if got := judge(&tt.n, listed); got != tt.want {
+			t.Errorf("%s: judge = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 

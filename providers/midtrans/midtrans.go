@@ -726,6 +726,12 @@ func (p *Provider) Status(ctx context.Context, req *providers.StatusRequest) (*p
 		if n, err := grossAmount(st.GrossAmount); err == nil {
 			res.AmountCaptured = n
 		}
+		res.Refunds = []providers.ReportedRefund{} // Midtrans lists them: none is none
+		for _, r := range st.Refunds {
+			if n, err := grossAmount(r.RefundAmount); err == nil {
+				res.Refunds = append(res.Refunds, providers.ReportedRefund{RefundID: r.RefundKey, ProviderRefundID: r.RefundChargebackUUID, Amount: n})
+			}
+		}
 	case payrouter.StatusFailed:
 		res.Failure = failure(st.TransactionStatus, st.FraudStatus, st.StatusCode, st.ChannelResponseCode, st.StatusMessage)
 	}

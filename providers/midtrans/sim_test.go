@@ -289,6 +289,11 @@ func TestCaptureCancelRefund(t *testing.T) {
 		if err != nil || st.Status != payrouter.StatusPartiallyRefunded {
 			t.Fatalf("Status = %+v, %v; want partially_refunded", st, err)
 		}
+		// The status answer lists the refunds: what a refund notification
+		// (whose refund key is not signed) is confirmed against.
+		if len(st.Refunds) != 1 || st.Refunds[0].RefundID != "re_1" || st.Refunds[0].Amount != 3000 {
+			t.Fatalf("Status refunds = %+v, want re_1 for 3000", st.Refunds)
+		}
 		if got := ledger(t, e, res.ProviderPaymentID).Refunded; got != 3000 {
 			t.Fatalf("ledger refunded = %d, want 3000", got)
 		}
