@@ -210,8 +210,10 @@ type Notification struct {
 	RefundID          string // KindRefund: payrouter's refund id, if echoed
 	ProviderRefundID  string
 	RefundStatus      payrouter.RefundStatus
-	// ConfirmByStatus: the provider recommends confirming this notification
-	// with a status query before trusting it (Midtrans).
+	// ConfirmByStatus: the signature does not cover the status (Midtrans:
+	// order_id, status_code and gross_amount only; Xendit: nothing), so the
+	// notification is only a claim: the router acts on a status query
+	// instead, successes and failures alike.
 	ConfirmByStatus bool
 }
 
