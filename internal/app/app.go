@@ -314,17 +314,24 @@ func (a *App) ready(ctx context.Context) (bool, map[string]any) {
 	// instance shares the config: taking them all out would only turn a
 	// provider's outage into a total one), and is not ready when every
 	// provider refuses.
+	refused, ok := credentialsReadiness(a.Router.Providers())
+	if len(refused) > 0 {
+		d["credentials_refused"] = refused
+	}
+	return ok, d
+}
+
+// credentialsReadiness names the providers refusing our credentials; ok
+// is false when every provider refuses (nothing can be routed).
+func credentialsReadiness(provs map[string]*router.Guarded) (map[string]any, bool) {
 	refused := map[string]any{}
-	for _, n := range names {
-		if cr, ok := a.Router.Providers()[n].CredentialsRefused(); ok {
+	for n, g := range provs {
+		if cr, ok := g.CredentialsRefused(); ok {
 			refused[n] = map[string]any{"since": cr.Since.UTC().Format(time.RFC3339), "last": cr.Last.UTC().Format(time.RFC3339),
 				"count": cr.Count, "op": cr.Op, "http_status": cr.HTTPStatus, "provider_code": cr.Code}
 		}
 	}
-	if len(refused) > 0 {
-		d["credentials_refused"] = refused
-	}
-	return len(names) == 0 || len(refused) < len(names), d
+	return refused, len(provs) == 0 || len(refused) < len(provs)
 }
 
 // Serve serves HTTP and runs the background loops (resolver, inbox) until
