@@ -21,6 +21,7 @@ import (
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
+	"github.com/payrouter/payrouter/providers/midtrans"
 	"github.com/payrouter/payrouter/providers/stripe"
 	"github.com/payrouter/payrouter/webhooksig"
 )
@@ -491,4 +492,45 @@ func TestWebhookIPsIgnoreForwardedForWithoutTrustedProxies(t *testing.T) {
 	if st, m := postWebhookFrom(t, ti, "stripe", body, h, "198.51.100.7"); st != 403 {
 		t.Fatalf("got %d %v, want 403", st, m)
 	}
+}
+
+// sandboxMidtransKey is the server key the sandbox Midtrans adapter and
+// simulator share when config.yaml leaves it empty (internal/app).
+const sandboxMidtransKey = "SB-Mid-server-payrouter-sandbox"
+
+// Through the whole sandbox: a pending notification's genuine signature
+// relabelled expire is answered 200 "unconfirmed" and kills nothing; the
+// customer then pays and the simulator's genuine settlement notification
+// settles the payment, with exactly one terminal event.
+func TestRelabelledMidtransNotificationInSandbox(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	st, b := ti.Do(t, "POST", "/v1/payments", `{"amount":150000,"currency":"IDR","method":"qris","reference":"relabel-1","provider":"midtrans"}`)
+	var p payrouter.Payment
+	if err := json.Unmarshal(b, &p); err != nil || st != 201 || p.Status != payrouter.StatusRequiresAction || p.Provider != "midtrans" {
+		t.Fatalf("create: %d %s", st, b)
+	}
+	order, gross := payrouter.AttemptKey(p.ID, 1), "150000.00"
+	forged, _ := json.Marshal(map[string]string{"order_id": order, "status_code": "201", "gross_amount": gross,
+		"transaction_status": "expire", "transaction_id": p.ProviderPaymentID, "payment_type": "qris", "currency": "IDR",
+		"signature_key": midtransSignature(order, "201", gross)})
+	code, m := postWebhookFrom(t, ti, "midtrans", forged, http.Header{"Content-Type": {"application/json"}})
+	if code != 200 || m["status"] != "unconfirmed" {
+		t.Fatalf("relabelled expire: %d %v, want 200 unconfirmed", code, m)
+	}
+	if got := getPayment(t, ti, p.ID); got.Status != payrouter.StatusRequiresAction {
+		t.Fatalf("after the relabelled expire: %s, want requires_action", got.Status)
+	}
+	resp, err := http.Post(ti.URL+"/sim/midtrans/_pay/"+p.ProviderPaymentID, "application/json", bytes.NewBufferString(`{"outcome":"success"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, "the genuine settlement applied", 15*time.Second, func() bool { return getPayment(t, ti, p.ID).Status == payrouter.StatusSucceeded })
+	if evs := eventTypes(t, ti, p.ID); count(evs, payrouter.EventSuccess) != 1 || count(evs, payrouter.EventFailed) != 0 {
+		t.Errorf("events = %v, want one payment_success and no payment_failed", evs)
+	}
+}
+
+func midtransSignature(order, code, gross string) string {
+	return midtrans.SignatureKey(order, code, gross, sandboxMidtransKey)
 }
