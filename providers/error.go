@@ -135,3 +135,26 @@ func IsSignatureError(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == CodeSignatureInvalid
 }
+
+// CodeCredentialsRefused is the code of an *Error for a provider that
+// refused payrouter's own credentials: a wrong, revoked or unpermitted key
+// (HTTP 401, or a 403 the provider documents as a key without permission).
+// Its class is Unavailable: nothing was processed, so the payment may fail
+// over, and the breaker counts it — to us the provider is down. It is never
+// the customer's fault and never quiet: the router reports it (log, metric,
+// /readyz) so that ops fix the configuration.
+const CodeCredentialsRefused = "credentials_refused"
+
+// CredentialsRefused is the error for a provider refusing our credentials
+// with httpStatus; providerCode is the provider's own error code, if any.
+func CredentialsRefused(httpStatus int, providerCode, format string, args ...any) *Error {
+	return &Error{Class: Unavailable, Code: CodeCredentialsRefused, ProviderCode: providerCode, HTTPStatus: httpStatus,
+		Message: fmt.Sprintf(format, args...)}
+}
+
+// IsCredentialsRefused reports whether err is a provider refusing
+// payrouter's credentials (see CodeCredentialsRefused).
+func IsCredentialsRefused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeCredentialsRefused
+}

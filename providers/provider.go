@@ -169,6 +169,16 @@ type Result struct {
 	NextAction        *payrouter.NextAction
 	AmountCaptured    int64 // minor units, when the provider says
 	Failure           *payrouter.Failure
+	// Refunds the provider reports on the payment, when its status answer
+	// lists them (Midtrans); nil when it does not say.
+	Refunds []ReportedRefund
+}
+
+// ReportedRefund is one refund as a provider's status answer lists it.
+type ReportedRefund struct {
+	RefundID         string // payrouter's refund id, as sent (refund key)
+	ProviderRefundID string
+	Amount           int64 // minor units
 }
 
 // RefundResult is a refund's outcome.
@@ -201,8 +211,10 @@ type Notification struct {
 	RefundID          string // KindRefund: payrouter's refund id, if echoed
 	ProviderRefundID  string
 	RefundStatus      payrouter.RefundStatus
-	// ConfirmByStatus: the provider recommends confirming this notification
-	// with a status query before trusting it (Midtrans).
+	// ConfirmByStatus: the signature does not cover the status (Midtrans:
+	// order_id, status_code and gross_amount only; Xendit: nothing), so the
+	// notification is only a claim: the router acts on a status query
+	// instead, successes and failures alike.
 	ConfirmByStatus bool
 }
 

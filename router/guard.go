@@ -321,6 +321,9 @@ func (b *Breakers) Status(ctx context.Context, req *providers.StatusRequest) (*p
 type Observed struct {
 	Next    providers.Provider
 	Observe func(method payrouter.Method, op string, class providers.Class, d time.Duration)
+	// Note, if set, sees every call's error (nil on success): what the
+	// provider's answer says about payrouter's own credentials.
+	Note func(op string, err error)
 }
 
 var (
@@ -337,6 +340,9 @@ func observed[Req, Res any](o *Observed, ctx context.Context, m payrouter.Method
 			c = providers.ClassOf(err)
 		}
 		o.Observe(m, op, c, time.Since(start))
+	}
+	if o.Note != nil {
+		o.Note(op, err)
 	}
 	return res, err
 }
@@ -390,6 +396,61 @@ type Guarded struct {
 	// Observe sees every call's outcome: op is authorize|capture|cancel|
 	// refund, class is "" on success (metrics).
 	Observe func(provider string, method payrouter.Method, op string, class providers.Class, d time.Duration)
+	// OnCredentialsRefused sees every call the provider refused because of
+	// payrouter's own credentials (providers.IsCredentialsRefused): logs,
+	// metrics. Called outside any lock.
+	OnCredentialsRefused func(provider, op string, err *providers.Error)
+
+	refused *CredentialsRefusal // since the last call that got past our credentials
+}
+
+// CredentialsRefusal is a provider refusing payrouter's credentials: since
+// when (the first refusal after the last call that got past them), the
+// latest refusal and how many there were.
+type CredentialsRefusal struct {
+	Since, Last time.Time
+	Count       int64
+	Op          string // of the latest
+	HTTPStatus  int
+	Code        string // the provider's own code, if any
+}
+
+// CredentialsRefused returns the provider's current refusal of our
+// credentials, if it refuses them: set by a refused call, cleared by any
+// call the provider answered past them (a success or a decline).
+func (g *Guarded) CredentialsRefused() (CredentialsRefusal, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refused == nil {
+		return CredentialsRefusal{}, false
+	}
+	return *g.refused, true
+}
+
+// noteCredentials records what a call says about our credentials. A
+// breaker-open refusal says nothing either way (nothing was sent).
+func (g *Guarded) noteCredentials(op string, err error) {
+	var pe *providers.Error
+	switch {
+	case providers.IsCredentialsRefused(err) && errors.As(err, &pe):
+		now := time.Now()
+		g.mu.Lock()
+		if g.refused == nil {
+			g.refused = &CredentialsRefusal{Since: now}
+		}
+		g.refused.Last, g.refused.Op, g.refused.HTTPStatus, g.refused.Code = now, op, pe.HTTPStatus, pe.ProviderCode
+		g.refused.Count++
+		f := g.OnCredentialsRefused
+		g.mu.Unlock()
+		if f != nil {
+			f(g.Name, op, pe)
+		}
+	case err == nil || providers.ClassOf(err) == providers.Declined:
+		// The provider took our credentials to answer.
+		g.mu.Lock()
+		g.refused = nil
+		g.mu.Unlock()
+	}
 }
 
 var (
@@ -417,8 +478,8 @@ func Guard(name string, p providers.Provider, timeout time.Duration, bs BreakerS
 			g.Observe(name, m, op, c, d)
 		}
 	}
-	g.guarded = &Observed{Next: g.breakers, Observe: observe}
-	g.unguarded = &Observed{Next: g.timed, Observe: observe}
+	g.guarded = &Observed{Next: g.breakers, Observe: observe, Note: g.noteCredentials}
+	g.unguarded = &Observed{Next: g.timed, Observe: observe, Note: g.noteCredentials}
 	return g
 }
 
@@ -475,6 +536,7 @@ func (g *Guarded) Status(ctx context.Context, req *providers.StatusRequest) (*pr
 		return nil, providers.Unsupported("%s cannot be asked for a payment's status", g.Name)
 	}
 	res, err := g.timed.Status(ctx, req)
+	g.noteCredentials("status", err)
 	if err != nil {
 		return nil, err
 	}

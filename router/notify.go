@@ -17,15 +17,31 @@ const (
 	OutcomeAnomaly  = "anomaly"
 	OutcomeOrphan   = "orphan"
 	OutcomeUnmapped = "unmapped"
+	// OutcomeUnconfirmed: the provider's status API does not (yet) say what
+	// the notification claims. Only what the status API says was applied;
+	// the inbox keeps the notification and checks it again later.
+	OutcomeUnconfirmed = "unconfirmed"
+	// OutcomeRefuted: the status API contradicts the notification for
+	// good (it claims an ending the payment did not have). Only what the
+	// status API says was applied.
+	OutcomeRefuted = "refuted"
 )
 
 // ApplyNotification moves a payment to what a verified provider webhook
 // says. Duplicates and late webhooks are no-ops (transitions are
 // monotonic); an impossible transition, an unknown payment, an amount that
 // does not match or an unmapped status is recorded as an anomaly and changes
-// nothing. Where the provider recommends it (n.ConfirmByStatus), a success
-// is confirmed with a status query first. It is idempotent: applying the
-// same notification twice changes nothing the second time.
+// nothing. It is idempotent: applying the same notification twice changes
+// nothing the second time.
+//
+// A notification with ConfirmByStatus (its signature does not cover its
+// status: Midtrans, Xendit) is only a reason to ask: the provider's status
+// API is queried by payrouter's own ids for the attempt (never by an id the
+// notification carries), and what it answers is applied, whether the
+// notification claims a success or a failure. The outcome is then
+// OutcomeUnconfirmed when the answer does not (yet) bear the claim out, and
+// OutcomeRefuted when it never will; a status query that fails is an error
+// (the inbox retries).
 func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notification) (string, error) {
 	p, err := r.findPayment(ctx, n)
 	if errors.Is(err, payrouter.ErrNotExist) {
@@ -34,38 +50,120 @@ func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notificatio
 	if err != nil {
 		return "", err
 	}
+	if n.ConfirmByStatus {
+		return r.applyConfirmed(ctx, p, n)
+	}
 	if n.Kind == providers.KindRefund {
 		return r.applyRefund(ctx, p, n)
 	}
 	if n.Status == "" {
 		return OutcomeUnmapped, r.anomaly(ctx, store.AnomalyUnmapped, p.ID, n, "provider status "+n.ProviderStatus+" has no mapping")
 	}
-	if n.Amount != 0 && (n.Currency == "" || n.Currency == p.Currency) && n.Amount != p.Amount && n.Status == payrouter.StatusSucceeded {
+	if mismatch(p, n) {
 		return OutcomeAnomaly, r.anomaly(ctx, store.AnomalyAmount, p.ID, n, fmt.Sprintf("webhook says %d, payment is %d", n.Amount, p.Amount))
 	}
 	res := &providers.Result{ProviderPaymentID: n.ProviderPaymentID, Status: n.Status, ProviderStatus: n.ProviderStatus, Failure: n.Failure}
-	if n.ConfirmByStatus && !n.Status.Failed() {
-		if g := r.providers[n.Provider]; g != nil {
-			a := attemptFor(p, n)
-			if a != nil {
-				req := statusReq(p, a)
-				if req.ProviderPaymentID == "" {
-					req.ProviderPaymentID = n.ProviderPaymentID
-				}
-				confirmed, err := g.Status(ctx, req)
-				if err != nil {
-					// Cannot confirm now: keep the inbox item for a retry.
-					return "", fmt.Errorf("confirm %s webhook by status: %w", n.Provider, err)
-				}
-				res = confirmed
+	return r.applyNotified(ctx, p, n, res)
+}
+
+// mismatch: a success for another amount than the payment's.
+func mismatch(p *payrouter.Payment, n *providers.Notification) bool {
+	return n.Amount != 0 && (n.Currency == "" || n.Currency == p.Currency) && n.Amount != p.Amount && n.Status == payrouter.StatusSucceeded
+}
+
+// applyConfirmed asks the provider what the notification claims and acts on
+// the answer (see ApplyNotification).
+func (r *Router) applyConfirmed(ctx context.Context, p *payrouter.Payment, n *providers.Notification) (string, error) {
+	a := attemptFor(p, n)
+	if a == nil {
+		return OutcomeOrphan, nil
+	}
+	g := r.providers[n.Provider]
+	if g == nil {
+		return "", fmt.Errorf("confirm %s webhook: provider not configured", n.Provider)
+	}
+	// Our own ids for the attempt: a notification's unsigned transaction id
+	// could point the query at another, settled, transaction.
+	actual, err := g.Status(ctx, statusReq(p, a))
+	if err != nil {
+		return "", fmt.Errorf("confirm %s webhook by status query: %w", n.Provider, err)
+	}
+	verdict := judge(n, actual)
+	if verdict != "" {
+		r.log.Warn("webhook not confirmed by status query", "provider", n.Provider, "payment", p.ID,
+			"claimed", n.ProviderStatus, "status_api", actual.ProviderStatus, "outcome", verdict)
+	}
+	if n.Kind == providers.KindRefund {
+		if verdict != "" {
+			return verdict, nil
+		}
+		return r.applyRefund(ctx, p, n)
+	}
+	if actual.Status == "" {
+		return OutcomeUnmapped, r.anomaly(ctx, store.AnomalyUnmapped, p.ID, n, "status query answered "+actual.ProviderStatus+", which has no mapping")
+	}
+	if verdict == "" && mismatch(p, n) {
+		return OutcomeAnomaly, r.anomaly(ctx, store.AnomalyAmount, p.ID, n, fmt.Sprintf("webhook says %d, payment is %d", n.Amount, p.Amount))
+	}
+	outcome, err := r.applyNotified(ctx, p, n, actual)
+	if err != nil || verdict == "" || outcome == OutcomeAnomaly {
+		return outcome, err
+	}
+	return verdict, nil
+}
+
+// judge compares a notification's claim with what the status API says: ""
+// when the answer bears the claim out (the same status, or one the claimed
+// status moves on to — a pending claim answered by a settlement),
+// OutcomeRefuted when it never can (the payment ended otherwise), else
+// OutcomeUnconfirmed (not yet: the status API may lag, or the claim was
+// relabelled).
+//
+// A refund claim needs the payment refunded (partially or fully) and, when
+// the status answer lists refunds, that very refund (by payrouter's refund
+// id or the provider's) for that amount: the refund key of a notification
+// is not signed, and must not settle another refund still pending.
+func judge(n *providers.Notification, res *providers.Result) string {
+	actual := res.Status
+	if n.Kind == providers.KindRefund {
+		switch {
+		case actual.Failed():
+			return OutcomeRefuted
+		case actual != payrouter.StatusPartiallyRefunded && actual != payrouter.StatusRefunded:
+			return OutcomeUnconfirmed
+		case res.Refunds == nil:
+			return ""
+		}
+		for _, r := range res.Refunds {
+			if ((n.RefundID != "" && r.RefundID == n.RefundID) || (n.ProviderRefundID != "" && r.ProviderRefundID == n.ProviderRefundID)) &&
+				(n.Amount == 0 || r.Amount == n.Amount) {
+				return ""
 			}
 		}
+		return OutcomeUnconfirmed
 	}
+	claim := n.Status
+	switch {
+	case claim == actual:
+		return ""
+	case claim == "":
+		return OutcomeUnconfirmed // an unmapped claim is only confirmed by an unmapped answer
+	case payrouter.CanTransition(claim, actual):
+		return ""
+	case actual.Failed() || (claim.Failed() && actual.Terminal()):
+		return OutcomeRefuted
+	}
+	return OutcomeUnconfirmed
+}
+
+// applyNotified applies the provider's (confirmed or signed) result to the
+// notification's attempt.
+func (r *Router) applyNotified(ctx context.Context, p *payrouter.Payment, n *providers.Notification, res *providers.Result) (string, error) {
 	var outcome string
 	var anomaly error
 	// p was read outside the write: the store saves from it when it is
 	// still current and reloads otherwise (fn resets its outputs).
-	_, err = r.updatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
+	_, err := r.updatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
 		outcome, anomaly = OutcomeStale, nil
 		now := r.now().UTC()
 		a := attemptFor(q, n)

@@ -73,6 +73,36 @@ type App struct {
 	server   *http.Server
 	closers  []func()
 	mu       sync.Mutex
+
+	credMu     sync.Mutex
+	credLogged map[string]time.Time // provider → when its refusal was last logged
+}
+
+// credentialsLogEvery bounds the log of a provider refusing our
+// credentials to one line per provider per interval (the metric counts
+// every refusal).
+const credentialsLogEvery = time.Minute
+
+// credentialsRefused makes a provider refusing payrouter's own credentials
+// loud: every refusal is counted, and logged once per provider per
+// credentialsLogEvery (never the key). /readyz names the provider too.
+func (a *App) credentialsRefused(provider, op string, err *providers.Error) {
+	a.Metrics.AuthFailures.WithLabelValues(provider).Inc()
+	now := time.Now()
+	a.credMu.Lock()
+	if a.credLogged == nil {
+		a.credLogged = map[string]time.Time{}
+	}
+	last, seen := a.credLogged[provider]
+	log := !seen || now.Sub(last) >= credentialsLogEvery
+	if log {
+		a.credLogged[provider] = now
+	}
+	a.credMu.Unlock()
+	if log {
+		a.Log.Error("provider refuses payrouter's credentials: check its keys in the config", "provider", provider, "op", op,
+			"http_status", err.HTTPStatus, "provider_code", err.ProviderCode)
+	}
 }
 
 // New builds everything but does not serve. On error everything built so
@@ -124,7 +154,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		return nil, err
 	}
 	a.closers = append(a.closers, closeEvents)
-	a.Handler = a.api(opts).Handler(mux)
+	api, err := a.api(opts)
+	if err != nil {
+		return nil, err
+	}
+	a.Handler = api.Handler(mux)
 	return a, nil
 }
 
@@ -167,6 +201,7 @@ func (a *App) buildRouter(ctx context.Context, mux *http.ServeMux) error {
 			a.Metrics.ObserveBreaker(provider, m, to)
 		}
 		g.Observe = a.Metrics.ObserveCall
+		g.OnCredentialsRefused = a.credentialsRefused
 		guarded[name] = g
 		soft[name] = pc.SoftDeclines
 	}
@@ -203,23 +238,27 @@ func (a *App) buildInbox() error {
 		sources[name] = inbox.Source{Parser: wp, AllowedIPs: ips}
 	}
 	a.Inbox = inbox.New(a.Store, a.Router, sources, a.Log)
-	a.Metrics.WatchInbox(&a.Inbox.Received, &a.Inbox.Refused, &a.Inbox.Duplicates)
+	a.Metrics.WatchInbox(&a.Inbox.Received, &a.Inbox.Refused, &a.Inbox.Duplicates, &a.Inbox.Unconfirmed)
 	return nil
 }
 
 // api is the HTTP API over what New built.
-func (a *App) api(opts Options) *httpapi.Server {
+func (a *App) api(opts Options) (*httpapi.Server, error) {
+	proxies, err := inbox.ParseCIDRs(a.Config.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%s: server.trusted_proxies: %w", a.Config.Path, err)
+	}
 	var merchants []httpapi.Merchant
 	for _, m := range a.Config.Merchants {
 		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
 	}
 	api := &httpapi.Server{Router: a.Router, Store: a.Store, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
-		OpenAPI: opts.OpenAPI, TrustProxy: a.Config.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
+		OpenAPI: opts.OpenAPI, ProxyCIDRs: proxies, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
 	api.Limits = httpapi.BodyLimits{ReadTimeout: a.Config.Server.ReadTimeout.D(httpapi.DefaultReadTimeout),
 		MaxBytes: a.Config.Server.MaxBodyBytes, MaxWebhookBytes: a.Config.Server.MaxWebhookBodyBytes}
-	return api
+	return api, nil
 }
 
 // checkoutPage builds the hosted checkout page, or nil when it has no
@@ -360,7 +399,29 @@ func (a *App) ready(ctx context.Context) (bool, map[string]any) {
 		}
 	}
 	d["breakers"] = br
-	return true, d
+	// A provider refusing our credentials is named here; the instance
+	// stays ready while another provider can take payments (every
+	// instance shares the config: taking them all out would only turn a
+	// provider's outage into a total one), and is not ready when every
+	// provider refuses.
+	refused, ok := credentialsReadiness(a.Router.Providers())
+	if len(refused) > 0 {
+		d["credentials_refused"] = refused
+	}
+	return ok, d
+}
+
+// credentialsReadiness names the providers refusing our credentials; ok
+// is false when every provider refuses (nothing can be routed).
+func credentialsReadiness(provs map[string]*router.Guarded) (map[string]any, bool) {
+	refused := map[string]any{}
+	for n, g := range provs {
+		if cr, ok := g.CredentialsRefused(); ok {
+			refused[n] = map[string]any{"since": cr.Since.UTC().Format(time.RFC3339), "last": cr.Last.UTC().Format(time.RFC3339),
+				"count": cr.Count, "op": cr.Op, "http_status": cr.HTTPStatus, "provider_code": cr.Code}
+		}
+	}
+	return refused, len(provs) == 0 || len(refused) < len(provs)
 }
 
 // Serve serves HTTP and runs the background loops (resolver, inbox) until

@@ -56,7 +56,14 @@ type Server struct {
 	Listen          string   `yaml:"listen"`
 	PublicURL       string   `yaml:"public_url"` // base URL providers and customers reach us at
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	// TrustProxy: take the client IP for webhook_ips from X-Forwarded-For.
+	// TrustedProxies are the CIDRs (or addresses) of the reverse proxies in
+	// front of payrouter. A request from one of them has its client IP for
+	// webhook_ips read from X-Forwarded-For, right to left, skipping trusted
+	// proxies; from anyone else, the TCP peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TrustProxy is the old switch that believed X-Forwarded-For's leftmost
+	// entry (which the client writes). Only false is accepted now; with it
+	// set, start-up fails and asks for trusted_proxies.
 	TrustProxy bool `yaml:"trust_proxy"`
 	// ReadTimeout bounds how long a request body may take to arrive after
 	// its headers (default 10s): slower is 408 and the connection closes.
@@ -419,6 +426,9 @@ func (c *Config) validate() error {
 	}
 	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
 		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))
+	}
+	if c.Server.TrustProxy && len(c.Server.TrustedProxies) == 0 {
+		errs = append(errs, errors.New("server.trust_proxy believed the client-written leftmost X-Forwarded-For entry; list your proxies' CIDRs in server.trusted_proxies instead (and drop trust_proxy)"))
 	}
 	if len(c.Merchants) == 0 {
 		errs = append(errs, errors.New("merchants: at least one merchant is required"))

@@ -51,6 +51,7 @@ func TestParseErrors(t *testing.T) {
 		{"shared key", "merchants: [{id: a, api_keys: [k]}, {id: b, api_keys: [k]}]\n", "also belongs to a"},
 		{"webhook without secret", "merchants: [{id: a, api_keys: [k], webhook_url: 'http://x'}]\n", "needs webhook_secret"},
 		{"ratio", base + "providers: {stripe: {breaker: {failure_ratio: 2}}}\n", "failure_ratio"},
+		{"trust_proxy without proxies", base + "server: {trust_proxy: true}\n", "server.trusted_proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,5 +208,12 @@ func TestNestedReferenceRefused(t *testing.T) {
 	src := "sandbox: true\nmerchants: [{id: demo, api_keys: [\"${A:-${B}}\"]}]\n"
 	if _, err := Parse("c.yaml", []byte(src), env(nil)); err == nil || !strings.Contains(err.Error(), "cannot hold another") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("merchants: [{id: demo, api_keys: [k]}]\nserver: {trusted_proxies: [10.0.0.0/8, 192.0.2.7]}\n"), env(nil))
+	if err != nil || len(c.Server.TrustedProxies) != 2 {
+		t.Fatalf("Parse = %+v, %v; want two trusted proxies", c, err)
 	}
 }

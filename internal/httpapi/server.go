@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ type Server struct {
 	Ready      Readiness
 	Metrics    http.Handler
 	OpenAPI    []byte
-	TrustProxy bool
+	ProxyCIDRs []netip.Prefix // server.trusted_proxies: X-Forwarded-For is read past these (inbox.ClientAddr)
 	// Explain renders a routing explanation (rules.Explain); nil falls
 	// back to the router's plan.
 	Explain func(req *router.CreateRequest) any
@@ -487,15 +488,40 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeJSON(w, 400, map[string]string{"error": "unreadable body"})
+		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "body_unreadable", Message: "could not read the request body"})
 		return
 	}
-	res := s.Inbox.Receive(r.Context(), r.PathValue("provider"), inbox.RemoteAddr(r, s.TrustProxy), r.Header, body)
-	if res.Status >= 300 {
-		writeJSON(w, res.Status, map[string]string{"error": res.Message})
+	res, err := s.Inbox.Receive(r.Context(), r.PathValue("provider"), inbox.ClientAddr(r, s.ProxyCIDRs), r.Header, body)
+	if err != nil {
+		status, e := webhookError(err)
+		if status >= 500 {
+			s.Log.Error("webhook failed", "provider", r.PathValue("provider"), "err", err)
+		}
+		b, _ := json.Marshal(map[string]any{"error": e})
+		writeRaw(w, status, b)
 		return
 	}
-	writeJSON(w, res.Status, map[string]string{"status": res.Outcome})
+	writeJSON(w, http.StatusOK, map[string]string{"status": res.Outcome})
+}
+
+// webhookError maps an inbox refusal to the status the provider is
+// answered with. A refused webhook gets a 4xx (the provider may stop
+// retrying: retrying cannot help); a webhook not stored gets a 500 so that
+// the provider delivers it again.
+func webhookError(err error) (int, *payrouter.Error) {
+	var re *inbox.RefusedError
+	if !errors.As(err, &re) {
+		return http.StatusInternalServerError, &payrouter.Error{Type: payrouter.ErrInternal, Code: "not_stored", Message: "webhook not stored; deliver it again"}
+	}
+	switch re.Reason {
+	case inbox.RefusedUnknownProvider:
+		return http.StatusNotFound, &payrouter.Error{Type: payrouter.ErrNotFound, Code: "unknown_provider", Message: "no webhook endpoint for this provider"}
+	case inbox.RefusedSender:
+		return http.StatusForbidden, &payrouter.Error{Type: payrouter.ErrAuthentication, Code: "sender_not_allowed", Message: "sender not allowed by webhook_ips"}
+	case inbox.RefusedSignature:
+		return http.StatusUnauthorized, &payrouter.Error{Type: payrouter.ErrAuthentication, Code: "signature_invalid", Message: "webhook signature verification failed"}
+	}
+	return http.StatusBadRequest, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "malformed_webhook", Message: "verified webhook is not a notification payrouter can read"}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

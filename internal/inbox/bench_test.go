@@ -84,7 +84,7 @@ func benchIngest(b *testing.B, mode string) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			hk := hooks[idx.Add(1)-1]
-			if res := in.Receive(ctx, "stripe", netip.Addr{}, hk.h, hk.body); res.Status != 200 || res.Outcome != router.OutcomeApplied {
+			if res, err := in.Receive(ctx, "stripe", netip.Addr{}, hk.h, hk.body); err != nil || res.Outcome != router.OutcomeApplied {
 				failed.Add(1)
 			}
 		}

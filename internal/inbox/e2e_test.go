@@ -21,6 +21,7 @@ import (
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
+	"github.com/payrouter/payrouter/providers/midtrans"
 	"github.com/payrouter/payrouter/providers/stripe"
 	"github.com/payrouter/payrouter/webhooksig"
 )
@@ -399,4 +400,137 @@ func TestMerchantEndpointDownDeliveredLater(t *testing.T) {
 			}
 		})
 	}
+}
+
+func postWebhookFrom(tb testing.TB, ti *apptest.TestInstance, provider string, body []byte, h http.Header, xff ...string) (int, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest("POST", ti.URL+"/webhooks/"+provider, bytes.NewReader(body))
+	req.Header = h.Clone()
+	for _, v := range xff {
+		req.Header.Add("X-Forwarded-For", v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tb.Fatalf("answer is not JSON: %v", err)
+	}
+	return resp.StatusCode, out
+}
+
+// webhook_ips behind a proxy: the test client (127.0.0.1) is the trusted
+// proxy; X-Forwarded-For is read from the right, so the address the proxy
+// appended decides, and what the client wrote to its left never does.
+// Refusals are the API's JSON error object.
+func TestWebhookIPsBehindProxy(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), func(c *config.Config) {
+		c.Server.TrustedProxies = []string{"127.0.0.1/32", "10.0.0.0/8"}
+		pc := c.Providers["stripe"]
+		pc.WebhookIPs = []string{"198.51.100.0/24"} // Stripe's (documentation) range
+		c.Providers["stripe"] = pc
+	})
+	p := threeDS(t, ti, "xff-1")
+	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_xff_1", p, "succeeded", time.Now())
+	errOf := func(m map[string]any) (string, string) {
+		e, _ := m["error"].(map[string]any)
+		typ, _ := e["type"].(string)
+		code, _ := e["code"].(string)
+		return typ, code
+	}
+	for _, c := range []struct {
+		name string
+		xff  []string
+	}{
+		{"spoofed leftmost entry", []string{"198.51.100.7, 203.0.113.5"}},
+		{"spoofed header line", []string{"198.51.100.7", "203.0.113.5"}},
+		{"no header: the proxy itself", nil},
+		{"malformed hop", []string{"198.51.100.7, bogus"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, m := postWebhookFrom(t, ti, "stripe", body, h, c.xff...)
+			if typ, code := errOf(m); st != 403 || typ != "authentication" || code != "sender_not_allowed" {
+				t.Fatalf("got %d %v, want 403 authentication/sender_not_allowed", st, m)
+			}
+		})
+	}
+	if got := getPayment(t, ti, p.ID); got.Status != payrouter.StatusRequiresAction {
+		t.Fatalf("after refused webhooks: %s, want requires_action", got.Status)
+	}
+	// Stripe (198.51.100.7) → edge proxy 10.1.2.3 → our proxy (127.0.0.1).
+	if st, m := postWebhookFrom(t, ti, "stripe", body, h, "192.0.2.99, 198.51.100.7, 10.1.2.3"); st != 200 || m["status"] != "applied" {
+		t.Fatalf("real proxy chain: %d %v, want 200 applied", st, m)
+	}
+	if got := getPayment(t, ti, p.ID); got.Status != payrouter.StatusSucceeded {
+		t.Fatalf("status %s, want succeeded", got.Status)
+	}
+
+	// The other refusals, as JSON error objects.
+	st, m := postWebhookFrom(t, ti, "paypal", body, h)
+	if typ, code := errOf(m); st != 404 || typ != "not_found" || code != "unknown_provider" {
+		t.Errorf("unknown provider: %d %v, want 404 not_found/unknown_provider", st, m)
+	}
+	forged, fh := stripeEvent(t, "whsec_attacker", "evt_xff_2", p, "succeeded", time.Now())
+	st, m = postWebhookFrom(t, ti, "stripe", forged, fh, "198.51.100.7")
+	if typ, code := errOf(m); st != 401 || typ != "authentication" || code != "signature_invalid" {
+		t.Errorf("forged: %d %v, want 401 authentication/signature_invalid", st, m)
+	}
+}
+
+// Without trusted_proxies nothing in X-Forwarded-For is believed: the TCP
+// peer is the sender.
+func TestWebhookIPsIgnoreForwardedForWithoutTrustedProxies(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), func(c *config.Config) {
+		pc := c.Providers["stripe"]
+		pc.WebhookIPs = []string{"198.51.100.0/24"}
+		c.Providers["stripe"] = pc
+	})
+	p := threeDS(t, ti, "xff-2")
+	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_xff_3", p, "succeeded", time.Now())
+	if st, m := postWebhookFrom(t, ti, "stripe", body, h, "198.51.100.7"); st != 403 {
+		t.Fatalf("got %d %v, want 403", st, m)
+	}
+}
+
+// sandboxMidtransKey is the server key the sandbox Midtrans adapter and
+// simulator share when config.yaml leaves it empty (internal/app).
+const sandboxMidtransKey = "SB-Mid-server-payrouter-sandbox"
+
+// Through the whole sandbox: a pending notification's genuine signature
+// relabelled expire is answered 200 "unconfirmed" and kills nothing; the
+// customer then pays and the simulator's genuine settlement notification
+// settles the payment, with exactly one terminal event.
+func TestRelabelledMidtransNotificationInSandbox(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	st, b := ti.Do(t, "POST", "/v1/payments", `{"amount":150000,"currency":"IDR","method":"qris","reference":"relabel-1","provider":"midtrans"}`)
+	var p payrouter.Payment
+	if err := json.Unmarshal(b, &p); err != nil || st != 201 || p.Status != payrouter.StatusRequiresAction || p.Provider != "midtrans" {
+		t.Fatalf("create: %d %s", st, b)
+	}
+	order, gross := payrouter.AttemptKey(p.ID, 1), "150000.00"
+	forged, _ := json.Marshal(map[string]string{"order_id": order, "status_code": "201", "gross_amount": gross,
+		"transaction_status": "expire", "transaction_id": p.ProviderPaymentID, "payment_type": "qris", "currency": "IDR",
+		"signature_key": midtransSignature(order, "201", gross)})
+	code, m := postWebhookFrom(t, ti, "midtrans", forged, http.Header{"Content-Type": {"application/json"}})
+	if code != 200 || m["status"] != "unconfirmed" {
+		t.Fatalf("relabelled expire: %d %v, want 200 unconfirmed", code, m)
+	}
+	if got := getPayment(t, ti, p.ID); got.Status != payrouter.StatusRequiresAction {
+		t.Fatalf("after the relabelled expire: %s, want requires_action", got.Status)
+	}
+	resp, err := http.Post(ti.URL+"/sim/midtrans/_pay/"+p.ProviderPaymentID, "application/json", bytes.NewBufferString(`{"outcome":"success"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, "the genuine settlement applied", 15*time.Second, func() bool { return getPayment(t, ti, p.ID).Status == payrouter.StatusSucceeded })
+	if evs := eventTypes(t, ti, p.ID); count(evs, payrouter.EventSuccess) != 1 || count(evs, payrouter.EventFailed) != 0 {
+		t.Errorf("events = %v, want one payment_success and no payment_failed", evs)
+	}
+}
+
+func midtransSignature(order, code, gross string) string {
+	return midtrans.SignatureKey(order, code, gross, sandboxMidtransKey)
 }

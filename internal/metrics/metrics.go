@@ -25,6 +25,7 @@ type Metrics struct {
 	BreakerTrips  *prometheus.CounterVec
 	RulesReload   *prometheus.CounterVec
 	RulesValid    prometheus.Gauge
+	AuthFailures  *prometheus.CounterVec
 }
 
 // New registers every collector on a fresh registry.
@@ -43,9 +44,11 @@ func New() *Metrics {
 			Help: "Rules reloads by result (ok, invalid)."}, []string{"result"}),
 		RulesValid: prometheus.NewGauge(prometheus.GaugeOpts{Name: "payrouter_rules_last_reload_ok",
 			Help: "1 when the last rules reload succeeded, 0 when the file on disk is invalid and older rules are live."}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "payrouter_provider_auth_failures_total",
+			Help: "Provider calls refused because of payrouter's own credentials (wrong or unpermitted key: HTTP 401/403)."}, []string{"provider"}),
 	}
 	m.RulesValid.Set(1)
-	m.Registry.MustRegister(m.ProviderCalls, m.ProviderTime, m.BreakerState, m.BreakerTrips, m.RulesReload, m.RulesValid,
+	m.Registry.MustRegister(m.ProviderCalls, m.ProviderTime, m.BreakerState, m.BreakerTrips, m.RulesReload, m.RulesValid, m.AuthFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -83,11 +86,11 @@ func (m *Metrics) ObserveReload(err error) {
 }
 
 // WatchInbox exposes the webhook inbox's counters.
-func (m *Metrics) WatchInbox(received, refused, duplicates *atomic.Int64) {
-	for name, c := range map[string]*atomic.Int64{"received": received, "refused": refused, "duplicate": duplicates} {
+func (m *Metrics) WatchInbox(received, refused, duplicates, unconfirmed *atomic.Int64) {
+	for name, c := range map[string]*atomic.Int64{"received": received, "refused": refused, "duplicate": duplicates, "unconfirmed": unconfirmed} {
 		c := c
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "payrouter_webhooks_total", Help: "Provider webhooks by result: received (stored), refused (signature, IP, malformed), duplicate.",
+			Name: "payrouter_webhooks_total", Help: "Provider webhooks by result: received (stored), refused (signature, IP, malformed), duplicate (already dealt with), unconfirmed (a check the status API did not bear out yet).",
 			ConstLabels: prometheus.Labels{"result": name},
 		}, func() float64 { return float64(c.Load()) }))
 	}

@@ -224,7 +224,9 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 		if e.Class == providers.Ambiguous {
 			e.Class = providers.Unavailable // no payment was sent
 		}
-		e.Code = "token_" + e.Code
+		if e.Code != providers.CodeCredentialsRefused { // that one keeps its code: ops look for it
+			e.Code = "token_" + e.Code
+		}
 		if e.Message == "" {
 			e.Message = fmt.Sprintf("access token request answered HTTP %d", resp.StatusCode)
 		}

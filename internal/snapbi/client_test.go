@@ -134,7 +134,7 @@ func TestDoErrors(t *testing.T) {
 		wantClass providers.Class
 		wantCode  string
 	}{
-		{"always 401", 401, `{"responseCode":"4015400","responseMessage":"Unauthorized"}`, providers.Invalid, "unauthorized"},
+		{"always 401", 401, `{"responseCode":"4015400","responseMessage":"Unauthorized"}`, providers.Unavailable, providers.CodeCredentialsRefused},
 		{"insufficient funds", 403, `{"responseCode":"4035414","responseMessage":"Insufficient Funds"}`, providers.Declined, "insufficient_funds"},
 		{"plain 503 without SNAP body", 503, `{"error":"down"}`, providers.Unavailable, "unavailable"},
 		{"general error", 500, `{"responseCode":"5005400","responseMessage":"General Error"}`, providers.Ambiguous, "provider_error"},

@@ -68,14 +68,16 @@ var caseClass = map[[2]string]struct {
 	{"400", "00"}: {providers.Invalid, "invalid_request"},         // Bad Request
 	{"400", "01"}: {providers.Invalid, "invalid_field_format"},    // Invalid Field Format
 	{"400", "02"}: {providers.Invalid, "missing_mandatory_field"}, // Invalid Mandatory Field
-	{"401", "00"}: {providers.Invalid, "unauthorized"},            // Unauthorized (signature, client)
-	{"401", "01"}: {providers.Invalid, "invalid_token"},           // Invalid Token (B2B)
-	{"401", "02"}: {providers.Invalid, "invalid_customer_token"},  // Invalid Customer Token
-	{"401", "03"}: {providers.Invalid, "token_not_found"},         // Token Not Found
-	{"403", "00"}: {providers.Declined, "expired"},                // Transaction Expired
-	{"403", "01"}: {providers.Invalid, "feature_not_allowed"},     // Feature Not Allowed
-	{"403", "02"}: {providers.Declined, "amount_limit_exceeded"},  // Exceeds Transaction Amount Limit
-	{"403", "03"}: {providers.Declined, "suspected_fraud"},        // Suspected Fraud
+	// Our client id, key or B2B token refused (after one fresh token):
+	// nothing was processed; fail over and tell ops.
+	{"401", "00"}: {providers.Unavailable, providers.CodeCredentialsRefused}, // Unauthorized (signature, client)
+	{"401", "01"}: {providers.Unavailable, providers.CodeCredentialsRefused}, // Invalid Token (B2B)
+	{"401", "02"}: {providers.Invalid, "invalid_customer_token"},             // Invalid Customer Token
+	{"401", "03"}: {providers.Unavailable, providers.CodeCredentialsRefused}, // Token Not Found
+	{"403", "00"}: {providers.Declined, "expired"},                           // Transaction Expired
+	{"403", "01"}: {providers.Invalid, "feature_not_allowed"},                // Feature Not Allowed
+	{"403", "02"}: {providers.Declined, "amount_limit_exceeded"},             // Exceeds Transaction Amount Limit
+	{"403", "03"}: {providers.Declined, "suspected_fraud"},                   // Suspected Fraud
 	{"403", "04"}: {providers.Declined, "activity_limit_exceeded"},
 	{"403", "05"}: {providers.Declined, "do_not_honor"},
 	{"403", "14"}: {providers.Declined, "insufficient_funds"}, // Insufficient Funds
@@ -123,7 +125,7 @@ func Classify(httpStatus int, rc ResponseCode, message string) *providers.Error 
 	case status >= 500:
 		e.Class, e.Code = providers.Ambiguous, "provider_error"
 	case status == 401:
-		e.Class, e.Code = providers.Invalid, "unauthorized"
+		e.Class, e.Code = providers.Unavailable, providers.CodeCredentialsRefused
 	case status == 409:
 		e.Class, e.Code = providers.Invalid, "duplicate"
 	case status >= 400:

@@ -569,8 +569,11 @@ type FinishNotify struct {
 // tolerance of now) and normalizes it. Forged, stale or tampered
 // notifications are providers.SignatureError; a verified body we cannot
 // use (missing ids, non-IDR, fractional rupiah) is Invalid with code
-// invalid_payload. EventID is a hash of referenceNo, status and
-// finishedTime, so a repeated notify deduplicates.
+// invalid_payload. The signature covers the whole body (and the
+// timestamp), so every field is trusted. EventID is a hash of both
+// reference numbers, status, amount and currency and finishedTime (signed
+// fields all), so a repeated notify deduplicates and a notify for another
+// amount (an anomaly) never shadows the genuine one.
 func (d *DirectDebit) ParseWebhook(h http.Header, body []byte, now time.Time) (*providers.Notification, error) {
 	if err := d.c.VerifyNotification(http.MethodPost, d.cfg.NotifyPath, h, body, now); err != nil {
 		return nil, err
@@ -596,7 +599,8 @@ func (d *DirectDebit) ParseWebhook(h http.Header, body []byte, now time.Time) (*
 	if f != nil && n.TransactionStatusDesc != "" {
 		f.Message = safeMessage(n.TransactionStatusDesc)
 	}
-	sum := sha256.Sum256([]byte(n.OriginalReferenceNo + "|" + n.OriginalPartnerReferenceNo + "|" + n.LatestTransactionStatus + "|" + n.FinishedTime))
+	sum := sha256.Sum256([]byte(strings.Join([]string{n.OriginalReferenceNo, n.OriginalPartnerReferenceNo, n.LatestTransactionStatus,
+		n.Amount.Value, n.Amount.Currency, n.FinishedTime}, "\x00")))
 	return &providers.Notification{
 		Provider:          d.cfg.Name,
 		EventID:           "snap_" + hex.EncodeToString(sum[:16]),

@@ -143,6 +143,16 @@ type Inbox interface {
 	InsertWebhook(ctx context.Context, w *InboxItem) (bool, error)
 	// PendingWebhooks lists unprocessed inbox items, oldest first.
 	PendingWebhooks(ctx context.Context, limit int) ([]InboxItem, error)
+	// DueWebhooks lists unprocessed inbox items due for a check at now
+	// (NextAt zero or not after now), oldest first.
+	DueWebhooks(ctx context.Context, now time.Time, limit int) ([]InboxItem, error)
+	// GetWebhook reads the item of (provider, event id); payrouter.ErrNotExist
+	// when there is none.
+	GetWebhook(ctx context.Context, provider, eventID string) (*InboxItem, error)
+	// RetryWebhook keeps an unprocessed item pending with one more attempt
+	// counted, due again at next (a notification not confirmed yet, or not
+	// applicable now). A missing or finished item is payrouter.ErrNotExist.
+	RetryWebhook(ctx context.Context, id int64, note string, next time.Time) error
 	// FinishWebhook marks an inbox item processed with its outcome.
 	FinishWebhook(ctx context.Context, id int64, outcome, note string, now time.Time) error
 }
@@ -216,12 +226,14 @@ type InboxItem struct {
 	ID         int64
 	Provider   string
 	EventID    string
-	Headers    map[string]string // signature headers only, for audit
+	Headers    map[string]string // signature headers only, for audit; never a secret (no token, no Authorization)
 	Body       []byte            // the raw body, byte for byte
 	Parsed     []byte            // the verified, normalized notification (JSON)
 	ReceivedAt time.Time
-	Outcome    string // "" until processed: applied | duplicate | stale | anomaly | orphan | unmapped
+	Outcome    string // "" until processed: applied | stale | anomaly | orphan | unmapped | unconfirmed | refuted
 	Note       string
+	Attempts   int       // checks that left it pending (not confirmed yet, or not applicable then)
+	NextAt     time.Time // when it is due again; zero: now
 }
 
 // Delivery states of a merchant webhook.

@@ -250,3 +250,37 @@ func resignF(body []byte) []byte {
 	_ = json.Unmarshal(body, &n)
 	return []byte(strings.Replace(string(body), n.SignatureKey, midtrans.SignatureKey(n.OrderID, n.StatusCode, n.GrossAmount, serverKey), 1))
 }
+
+// FuzzWebhookTrust: whatever a correctly signed notification says, it is
+// only a claim to confirm (ConfirmByStatus), and its dedupe id depends on
+// the signed fields and the claim alone: unsigned details (transaction id,
+// times) cannot mint new ids, another signed amount never shares one.
+func FuzzWebhookTrust(f *testing.F) {
+	p, _ := midtrans.New(midtrans.Config{ServerKey: serverKey})
+	f.Add("order-1", "200", "10000.00", "settlement", "accept", "tx-1")
+	f.Add("order-1", "201", "10000.00", "expire", "", "tx-1")
+	f.Add("o", "200", "1.50", "refund", "deny", "")
+	f.Add("", "", "", "", "", "")
+	f.Fuzz(func(t *testing.T, order, code, gross, status, fraud, txid string) {
+		body := func(gross, txid, when string) []byte {
+			b, _ := json.Marshal(map[string]string{"order_id": order, "status_code": code, "gross_amount": gross,
+				"transaction_status": status, "fraud_status": fraud, "transaction_id": txid, "transaction_time": when,
+				"settlement_time": when, "signature_key": midtrans.SignatureKey(order, code, gross, serverKey)})
+			return b
+		}
+		n, err := p.ParseWebhook(http.Header{}, body(gross, txid, "2026-12-01 10:00:00"), time.Now())
+		if err != nil {
+			return
+		}
+		if !n.ConfirmByStatus {
+			t.Fatalf("verified notification not marked for confirmation: %+v", n)
+		}
+		m, err := p.ParseWebhook(http.Header{}, body(gross, txid+"x", "2026-12-01 11:00:00"), time.Now())
+		if err != nil || m.EventID != n.EventID {
+			t.Fatalf("unsigned transaction id/time changed the dedupe id: %+v vs %+v (%v)", n, m, err)
+		}
+		if o, err := p.ParseWebhook(http.Header{}, body(gross+"0", txid, "2026-12-01 10:00:00"), time.Now()); err == nil && o.EventID == n.EventID {
+			t.Fatalf("gross_amount %q and %q share a dedupe id", gross, gross+"0")
+		}
+	})
+}

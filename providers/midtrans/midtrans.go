@@ -500,7 +500,9 @@ func apiError(code, httpStatus int, message string) *providers.Error {
 	}
 	switch code {
 	case 401:
-		e.Code = "unauthorized"
+		// The server key is wrong: nothing was processed; fail over and
+		// tell ops.
+		e.Class, e.Code = providers.Unavailable, providers.CodeCredentialsRefused
 	case 402:
 		e.Code = "payment_type_not_enabled"
 	case 404:
@@ -723,6 +725,12 @@ func (p *Provider) Status(ctx context.Context, req *providers.StatusRequest) (*p
 	case payrouter.StatusSucceeded, payrouter.StatusPartiallyRefunded, payrouter.StatusRefunded:
 		if n, err := grossAmount(st.GrossAmount); err == nil {
 			res.AmountCaptured = n
+		}
+		res.Refunds = []providers.ReportedRefund{} // Midtrans lists them: none is none
+		for _, r := range st.Refunds {
+			if n, err := grossAmount(r.RefundAmount); err == nil {
+				res.Refunds = append(res.Refunds, providers.ReportedRefund{RefundID: r.RefundKey, ProviderRefundID: r.RefundChargebackUUID, Amount: n})
+			}
 		}
 	case payrouter.StatusFailed:
 		res.Failure = failure(st.TransactionStatus, st.FraudStatus, st.StatusCode, st.ChannelResponseCode, st.StatusMessage)

@@ -289,6 +289,11 @@ func TestCaptureCancelRefund(t *testing.T) {
 		if err != nil || st.Status != payrouter.StatusPartiallyRefunded {
 			t.Fatalf("Status = %+v, %v; want partially_refunded", st, err)
 		}
+		// The status answer lists the refunds: what a refund notification
+		// (whose refund key is not signed) is confirmed against.
+		if len(st.Refunds) != 1 || st.Refunds[0].RefundID != "re_1" || st.Refunds[0].Amount != 3000 {
+			t.Fatalf("Status refunds = %+v, want re_1 for 3000", st.Refunds)
+		}
 		if got := ledger(t, e, res.ProviderPaymentID).Refunded; got != 3000 {
 			t.Fatalf("ledger refunded = %d, want 3000", got)
 		}
@@ -435,8 +440,8 @@ func TestWrongCredentials(t *testing.T) {
 	p := e.provider(t, "SB-Mid-server-WRONG", time.Second)
 	_, err := p.Authorize(context.Background(), authReq(payrouter.MethodQRIS, 10000))
 	pe := errClass(t, err)
-	if pe.Class != providers.Invalid || pe.Code != "unauthorized" || pe.HTTPStatus != 401 {
-		t.Fatalf("error = %+v, want invalid/unauthorized HTTP 401", pe)
+	if pe.Class != providers.Unavailable || !providers.IsCredentialsRefused(err) || pe.HTTPStatus != 401 {
+		t.Fatalf("error = %+v, want unavailable/credentials_refused HTTP 401", pe)
 	}
 	if strings.Contains(pe.Error(), "WRONG") {
 		t.Fatalf("error message leaks the server key: %v", pe)

@@ -58,10 +58,19 @@ type notification struct {
 // Notification.ConfirmByStatus is set because Midtrans recommends confirming
 // every notification with GET /v2/{order_id}/status.
 //
-// Midtrans has no notification id: EventID is a hash of order_id,
-// transaction_status, status_code, transaction_id, the settlement (or
-// transaction) time and, for refunds, the refund key and amount, so
-// repeated deliveries of one change share an id. Amount is in payrouter
+// The signature covers order_id, status_code and gross_amount only:
+// transaction_status, fraud_status, transaction_id and the refunds are
+// claims, which the router confirms by a status query before acting
+// (ConfirmByStatus, for successes and failures alike).
+//
+// Midtrans has no notification id: EventID is a hash of the signed fields
+// (order_id, status_code, gross_amount) and of the claim (transaction_status,
+// fraud_status and, for refunds, the refund key and amount), so repeated
+// deliveries of one change share an id, another amount never shares it, and
+// unsigned details outside the claim (transaction_id, times) cannot mint new
+// ids. A relabelled claim gets an id of its own; it cannot shadow the genuine
+// notification, whose claim differs, and is applied only as far as the
+// status query bears it out. Amount is in payrouter
 // minor units, parsed exactly from gross_amount (refund notifications carry
 // the refund's amount). A refund notification with a refunds[] entry is
 // KindRefund (RefundID = refund_key, which payrouter sets to its refund id);
@@ -122,11 +131,7 @@ func (p *Provider) ParseWebhook(h http.Header, body []byte, now time.Time) (*pro
 		out.ProviderRefundID = last.RefundChargebackUUID
 		out.RefundStatus = payrouter.RefundSucceeded
 	}
-	when := n.SettlementTime
-	if when == "" {
-		when = n.TransactionTime
-	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{n.OrderID, n.TransactionStatus, n.StatusCode, n.TransactionID, when, refundKey, refundAmount}, "\x00")))
+	sum := sha256.Sum256([]byte(strings.Join([]string{n.OrderID, n.StatusCode, n.GrossAmount, n.TransactionStatus, n.FraudStatus, refundKey, refundAmount}, "\x00")))
 	out.EventID = "mtn_" + hex.EncodeToString(sum[:16])
 	return out, nil
 }

@@ -57,7 +57,8 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 //
 //   - card_error (402): Declined, Code card_declined or the issuer's decline
 //     code, ProviderCode the decline code (or error code).
-//   - 401: Invalid "authentication" — our configuration, not the card.
+//   - 401, 403: Unavailable "credentials_refused" — our key is wrong or
+//     lacks a permission: nothing was processed, fail over, and tell ops.
 //   - idempotency_error: Invalid "idempotency_conflict" (same key, other
 //     parameters).
 //   - 409 (idempotency key in use: the first request is still running):
@@ -83,6 +84,9 @@ func classify(err error, rec *callRecord) error {
 		return classifyStripe(se)
 	}
 	status, _ := rec.get()
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return providers.CredentialsRefused(status, "", "Stripe refused the secret key (HTTP %d)", status)
+	}
 	if status >= 400 {
 		return &providers.Error{
 			Class:      providers.ClassifyHTTP(status),
@@ -131,9 +135,10 @@ func classifyStripe(se *stripeapi.Error) *providers.Error {
 	case se.Type == stripeapi.ErrorTypeCard:
 		e.Class = providers.Declined
 		e.Code, e.ProviderCode = declineCodes(se)
-	case se.HTTPStatusCode == http.StatusUnauthorized:
-		// Stripe sends 401 as invalid_request_error; it is a bad key.
-		e.Class, e.Code = providers.Invalid, "authentication"
+	case se.HTTPStatusCode == http.StatusUnauthorized || se.HTTPStatusCode == http.StatusForbidden:
+		// Stripe sends 401 as invalid_request_error: a bad key; 403 is a
+		// restricted key without the permission. Our configuration.
+		e.Class, e.Code = providers.Unavailable, providers.CodeCredentialsRefused
 	case se.Type == stripeapi.ErrorTypeIdempotency:
 		e.Class, e.Code = providers.Invalid, "idempotency_conflict"
 	case se.HTTPStatusCode == http.StatusConflict:

@@ -562,7 +562,7 @@ func TestFaults(t *testing.T) {
 		e := newEnv(t)
 		p := newProvider(t, e.srv.URL+simPrefix, "sk_test_wrong", nil)
 		_, err := p.Authorize(t.Context(), authReq(newKey(), 100, "USD", "pm_card_visa", payrouter.CaptureAutomatic))
-		pe := wantErr(t, err, providers.Invalid, "authentication")
+		pe := wantErr(t, err, providers.Unavailable, providers.CodeCredentialsRefused)
 		if strings.Contains(pe.Error(), "sk_test_wrong") {
 			t.Errorf("error leaks the API key: %v", pe)
 		}

@@ -1,6 +1,7 @@
 package xendit_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -50,10 +51,10 @@ func TestDocumentedWebhooks(t *testing.T) {
 	}{
 		{"webhook_payment_succeeded.json", providers.Notification{Provider: "xendit", Kind: providers.KindPayment,
 			ProviderPaymentID: "pr-5b26cae1-545b-49e9-855e-f85128f3e705", OrderID: "25cfd0f9-baee-44ca-9a12-6debe03f3c22",
-			Status: payrouter.StatusSucceeded, ProviderStatus: "SUCCEEDED", Amount: 100000, Currency: "PHP"}}, // PHP 1000.00
+			Status: payrouter.StatusSucceeded, ProviderStatus: "SUCCEEDED", Amount: 100000, Currency: "PHP", ConfirmByStatus: true}}, // PHP 1000.00
 		{"webhook_payment_capture_va.json", providers.Notification{Provider: "xendit", Kind: providers.KindPayment,
 			ProviderPaymentID: "pr-1fdaf346-dd2e-4b6c-b938-124c7167a822", OrderID: "example_reference_id",
-			Status: payrouter.StatusSucceeded, ProviderStatus: "SUCCEEDED", Amount: 10000, Currency: "IDR"}},
+			Status: payrouter.StatusSucceeded, ProviderStatus: "SUCCEEDED", Amount: 10000, Currency: "IDR", ConfirmByStatus: true}},
 		{"webhook_refund_succeeded.json", providers.Notification{Provider: "xendit", Kind: providers.KindRefund,
 			ProviderPaymentID: "ddpy-3cd658ae-25b9-4659-aa36-596ae41a809f", ProviderStatus: "SUCCEEDED",
 			Amount: 1000000, Currency: "PHP", RefundID: "b2756a1e-e6cd-4352-9a68-0483aa2b6a2",
@@ -79,12 +80,28 @@ func TestDocumentedWebhooks(t *testing.T) {
 			}
 		})
 	}
-	t.Run("webhook-id header wins", func(t *testing.T) {
+	// Nothing of a Xendit webhook is signed: the id comes from the claim
+	// (which the router confirms), not from the webhook-id header, which a
+	// forger could copy from a genuine event to shadow it.
+	t.Run("id from the claim, not the webhook-id header", func(t *testing.T) {
+		body := fixture(t, "webhook_payment_succeeded.json")
+		n, err := p.ParseWebhook(h, body, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
 		hh := h.Clone()
 		hh.Set("webhook-id", "whk-123")
-		n, err := p.ParseWebhook(hh, fixture(t, "webhook_payment_succeeded.json"), time.Now())
-		if err != nil || n.EventID != "whk-123" {
-			t.Fatalf("event id = %+v, %v", n, err)
+		withHeader, err := p.ParseWebhook(hh, body, time.Now())
+		if err != nil || withHeader.EventID != n.EventID {
+			t.Fatalf("with webhook-id: %+v, %v; want event id %s", withHeader, err, n.EventID)
+		}
+		other := bytes.Replace(body, []byte(`"amount" : 1000,`), []byte(`"amount" : 999,`), 1)
+		if bytes.Equal(other, body) {
+			t.Fatal("fixture has no amount to change")
+		}
+		m, err := p.ParseWebhook(h, other, time.Now())
+		if err != nil || m.EventID == n.EventID {
+			t.Fatalf("another amount: %+v, %v; want another event id than %s", m, err, n.EventID)
 		}
 	})
 }
@@ -234,4 +251,29 @@ func TestDocumentedTransactions(t *testing.T) {
 	if got := queries[1]["after_id"]; len(got) != 1 || got[0] != "txn_9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a" {
 		t.Errorf("second query after_id = %v, want the last id of the first page", got)
 	}
+}
+
+// FuzzWebhookClaims: a Xendit payment callback with the right token is
+// still only a claim (ConfirmByStatus), and its dedupe id never comes from
+// the unsigned webhook-id header.
+func FuzzWebhookClaims(f *testing.F) {
+	p, _ := xendit.New(xendit.Config{SecretKey: secretKey, CallbackToken: callbackToken})
+	for _, name := range []string{"webhook_payment_succeeded.json", "webhook_refund_succeeded.json", "webhook_payment_capture_va.json"} {
+		f.Add(fixture(f, name), "whk-1")
+	}
+	f.Add([]byte(`{"event":"payment.failed","data":{"id":"x","status":"FAILED"}}`), "")
+	f.Fuzz(func(t *testing.T, body []byte, webhookID string) {
+		h := http.Header{"X-Callback-Token": {callbackToken}}
+		n, err := p.ParseWebhook(h, body, time.Now())
+		if err != nil {
+			return
+		}
+		if n.Kind == providers.KindPayment && !n.ConfirmByStatus {
+			t.Fatalf("payment callback not marked for confirmation: %+v", n)
+		}
+		h.Set("Webhook-Id", webhookID)
+		if m, err := p.ParseWebhook(h, body, time.Now()); err != nil || m.EventID != n.EventID {
+			t.Fatalf("webhook-id %q changed the dedupe id: %+v vs %+v (%v)", webhookID, n, m, err)
+		}
+	})
 }

@@ -376,8 +376,8 @@ func TestErrors(t *testing.T) {
 	t.Run("wrong credentials", func(t *testing.T) {
 		_, err := e.provider(t, "xnd_development_WRONG", time.Second).Authorize(context.Background(), authReq(payrouter.MethodQRIS, 10000))
 		pe := errClass(t, err)
-		if pe.Class != providers.Invalid || pe.Code != "unauthorized" || pe.HTTPStatus != 401 || pe.ProviderCode != "INVALID_API_KEY" {
-			t.Fatalf("error = %+v, want invalid/unauthorized 401", pe)
+		if pe.Class != providers.Unavailable || pe.Code != providers.CodeCredentialsRefused || pe.HTTPStatus != 401 || pe.ProviderCode != "INVALID_API_KEY" {
+			t.Fatalf("error = %+v, want unavailable/credentials_refused 401", pe)
 		}
 		if strings.Contains(pe.Error(), "WRONG") {
 			t.Fatalf("error leaks the key: %v", pe)

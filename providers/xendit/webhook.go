@@ -50,9 +50,15 @@ type webhook struct {
 // data.payment_request_id (data.id when absent), OrderID is
 // data.reference_id. refund.* events are KindRefund with RefundID =
 // data.reference_id (payrouter's refund id). Amounts are parsed exactly from
-// data.amount (or data.request_amount) into minor units. EventID is the
-// webhook-id header when Xendit sends one, else a hash of event, data.id,
-// data.status and created.
+// data.amount (or data.request_amount) into minor units.
+//
+// The token authenticates the sender and covers nothing of the body, so
+// every payment event is a claim: ConfirmByStatus is set and the router
+// acts on GET /payment_requests/{id} instead (refund events cannot be
+// confirmed through the payment's status and are applied as claimed).
+// EventID is a hash of the claim (event, data.id, payment request id,
+// reference_id, status, amount, currency) — not of the unsigned webhook-id
+// header — so retries share it and another amount never does.
 func (p *Provider) ParseWebhook(h http.Header, body []byte, now time.Time) (*providers.Notification, error) {
 	token := h.Get(CallbackTokenHeader)
 	if p.cfg.CallbackToken == "" {
@@ -101,15 +107,14 @@ func (p *Provider) ParseWebhook(h http.Header, body []byte, now time.Time) (*pro
 			out.ProviderPaymentID = d.ID
 		}
 		out.OrderID = d.ReferenceID
+		out.ConfirmByStatus = true
 		out.Status = MapStatus(d.Status)
 		if out.Status == payrouter.StatusFailed {
 			out.Failure = failure(d.FailureCode, d.Status)
 		}
 	}
-	out.EventID = h.Get("Webhook-Id")
-	if out.EventID == "" {
-		sum := sha256.Sum256([]byte(strings.Join([]string{w.Event, d.ID, d.Status, w.Created}, "\x00")))
-		out.EventID = "xnd_" + hex.EncodeToString(sum[:16])
-	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{w.Event, d.ID, d.PaymentRequestID, d.PaymentID, d.ReferenceID, d.Status,
+		string(d.Amount), string(d.RequestAmount), d.Currency}, "\x00")))
+	out.EventID = "xnd_" + hex.EncodeToString(sum[:16])
 	return out, nil
 }

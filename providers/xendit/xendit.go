@@ -272,7 +272,8 @@ var declineCodes = map[string]string{
 // classifyAPI maps a Xendit error answer.
 //
 //	400 API_VALIDATION_ERROR and other 4xx  → Invalid
-//	401/403 (bad key, channel not active)   → Invalid (configuration)
+//	401, 403 REQUEST_FORBIDDEN_ERROR        → Unavailable "credentials_refused"
+//	other 403 (channel not active)          → Invalid (configuration)
 //	404 DATA_NOT_FOUND                      → Invalid "not_found"
 //	409 DUPLICATE_ERROR / idempotency       → Invalid
 //	429, 503                                → Unavailable
@@ -291,8 +292,10 @@ func classifyAPI(status int, ae apiError) *providers.Error {
 		return e
 	}
 	switch {
-	case status == 401:
-		e.Code = "unauthorized"
+	case status == 401, status == 403 && ae.ErrorCode == "REQUEST_FORBIDDEN_ERROR":
+		// A wrong key, or one without the permission: nothing was
+		// processed; fail over and tell ops.
+		e.Class, e.Code = providers.Unavailable, providers.CodeCredentialsRefused
 	case status == 403:
 		e.Code = "forbidden"
 	case status == 404:

@@ -40,8 +40,14 @@ func StartSandbox(tb testing.TB, dsn string, mutate func(*config.Config)) *TestI
 	return StartSandboxWith(tb, dsn, mutate, app.Options{})
 }
 
-// StartSandboxWith is StartSandbox with app options (Listener and Log are
-// set here).
+// StartSandboxLog is StartSandbox logging to log (tests that read the log).
+func StartSandboxLog(tb testing.TB, dsn string, mutate func(*config.Config), log *slog.Logger) *TestInstance {
+	tb.Helper()
+	return StartSandboxWith(tb, dsn, mutate, app.Options{Log: log})
+}
+
+// StartSandboxWith is StartSandbox with app options (Listener is set here,
+// and Log when nil).
 func StartSandboxWith(tb testing.TB, dsn string, mutate func(*config.Config), opts app.Options) *TestInstance {
 	tb.Helper()
 	data, err := os.ReadFile(RepoFile("config.yaml"))
@@ -63,7 +69,9 @@ func StartSandboxWith(tb testing.TB, dsn string, mutate func(*config.Config), op
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	opts.Listener = ln
-	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
 	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()

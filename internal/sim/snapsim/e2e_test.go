@@ -486,8 +486,8 @@ func TestSimulatorRefusesBadSignatures(t *testing.T) {
 					want = "4015400"
 				}
 				_, err = p.Authorize(context.Background(), e.authReq("pay_stranger", 10000))
-				if pe := classOf(t, err); pe.Class != providers.Invalid || pe.ProviderCode != want {
-					t.Errorf("Authorize = %v, want invalid with provider code %s", err, want)
+				if pe := classOf(t, err); pe.Class != providers.Unavailable || pe.Code != providers.CodeCredentialsRefused || pe.ProviderCode != want {
+					t.Errorf("Authorize = %v, want unavailable/credentials_refused with provider code %s", err, want)
 				}
 			})
 			t.Run("transaction with a bad signature", func(t *testing.T) {

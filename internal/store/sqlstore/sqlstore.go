@@ -999,13 +999,47 @@ func (s *Store) InsertWebhook(ctx context.Context, w *store.InboxItem) (bool, er
 	return true, nil
 }
 
-// PendingWebhooks lists unprocessed inbox items, oldest first; limit <= 0
-// means 100.
+const inboxColumns = `id, provider, event_id, headers, body, parsed, received_at, outcome, note, attempts, next_at`
+
+// PendingWebhooks lists unprocessed inbox items, oldest first, due or not;
+// limit <= 0 means 100.
 func (s *Store) PendingWebhooks(ctx context.Context, limit int) ([]store.InboxItem, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`SELECT id, provider, event_id, headers, body, parsed, received_at, outcome, note
-		FROM inbox WHERE outcome = '' ORDER BY id LIMIT ?`), clamp(limit, 100, 10000))
+	return s.listWebhooks(ctx, "pending webhooks", `SELECT `+inboxColumns+`
+		FROM inbox WHERE outcome = '' ORDER BY id LIMIT ?`, clamp(limit, 100, 10000))
+}
+
+// DueWebhooks lists unprocessed inbox items whose next check is due at
+// now (NextAt zero or not after now), oldest first; limit <= 0 means 100.
+func (s *Store) DueWebhooks(ctx context.Context, now time.Time, limit int) ([]store.InboxItem, error) {
+	return s.listWebhooks(ctx, "due webhooks", `SELECT `+inboxColumns+`
+		FROM inbox WHERE outcome = '' AND (next_at IS NULL OR next_at <= ?) ORDER BY id LIMIT ?`, s.t(now), clamp(limit, 100, 10000))
+}
+
+// GetWebhook reads the inbox item of (provider, event id);
+// payrouter.ErrNotExist when there is none.
+func (s *Store) GetWebhook(ctx context.Context, provider, eventID string) (*store.InboxItem, error) {
+	items, err := s.listWebhooks(ctx, "get webhook", `SELECT `+inboxColumns+`
+		FROM inbox WHERE provider = ? AND event_id = ?`, provider, eventID)
 	if err != nil {
-		return nil, fmt.Errorf("store: pending webhooks: %w", err)
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, payrouter.ErrNotExist
+	}
+	return &items[0], nil
+}
+
+// RetryWebhook keeps inbox item id pending, counts one more attempt and
+// makes it due again at next. A missing item is payrouter.ErrNotExist.
+func (s *Store) RetryWebhook(ctx context.Context, id int64, note string, next time.Time) error {
+	return s.execOne(ctx, fmt.Sprintf("retry webhook %d", id),
+		`UPDATE inbox SET attempts = attempts + 1, note = ?, next_at = ? WHERE id = ? AND outcome = ''`, note, s.t(next), id)
+}
+
+func (s *Store) listWebhooks(ctx context.Context, what, query string, args ...any) ([]store.InboxItem, error) {
+	rows, err := s.w.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []store.InboxItem
@@ -1014,18 +1048,23 @@ func (s *Store) PendingWebhooks(ctx context.Context, limit int) ([]store.InboxIt
 			w        store.InboxItem
 			headers  []byte
 			received time.Time
+			next     *time.Time
 		)
-		if err := rows.Scan(&w.ID, &w.Provider, &w.EventID, &headers, &w.Body, &w.Parsed, timeDest{&received}, &w.Outcome, &w.Note); err != nil {
-			return nil, fmt.Errorf("store: pending webhooks: %w", err)
+		if err := rows.Scan(&w.ID, &w.Provider, &w.EventID, &headers, &w.Body, &w.Parsed, timeDest{&received}, &w.Outcome, &w.Note,
+			&w.Attempts, nullTimeDest{&next}); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
 		if err := json.Unmarshal(headers, &w.Headers); err != nil {
-			return nil, fmt.Errorf("store: pending webhooks: headers of %d: %w", w.ID, err)
+			return nil, fmt.Errorf("store: %s: headers of %d: %w", what, w.ID, err)
 		}
 		w.ReceivedAt = received
+		if next != nil {
+			w.NextAt = *next
+		}
 		out = append(out, w)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: pending webhooks: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
 }

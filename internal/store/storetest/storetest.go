@@ -893,6 +893,38 @@ func testInbox(t *testing.T, s store.Store) {
 	if ok, err := s.InsertWebhook(ctx, &store.InboxItem{Provider: "stripe", EventID: "evt_1", ReceivedAt: base}); ok || err != nil {
 		t.Errorf("InsertWebhook(finished duplicate) = %v, %v; want false", ok, err)
 	}
+
+	// GetWebhook finds an item by (provider, event id), finished or not.
+	got, err := s.GetWebhook(ctx, "stripe", "evt_1")
+	if err != nil || got.ID != items[0].ID || got.Outcome != "applied" || got.Note != "payment pay_1 → succeeded" {
+		t.Errorf("GetWebhook(stripe evt_1) = %+v, %v; want item %d, applied", got, err, items[0].ID)
+	}
+	if _, err := s.GetWebhook(ctx, "xendit", "evt_1"); !errors.Is(err, payrouter.ErrNotExist) {
+		t.Errorf("GetWebhook(missing) error = %v, want ErrNotExist", err)
+	}
+
+	// RetryWebhook keeps an item pending but not due before next_at.
+	if due, err := s.DueWebhooks(ctx, at(time.Minute), 10); err != nil || len(due) != 2 {
+		t.Fatalf("DueWebhooks = %+v, %v; want the two pending", due, err)
+	}
+	if err := s.RetryWebhook(ctx, items[1].ID, "not confirmed yet", at(10*time.Minute)); err != nil {
+		t.Fatalf("RetryWebhook: %v", err)
+	}
+	if err := s.RetryWebhook(ctx, items[0].ID, "", at(10*time.Minute)); !errors.Is(err, payrouter.ErrNotExist) {
+		t.Errorf("RetryWebhook(finished) error = %v, want ErrNotExist", err)
+	}
+	due, err := s.DueWebhooks(ctx, at(9*time.Minute), 10)
+	if err != nil || len(due) != 1 || due[0].ID != items[2].ID {
+		t.Errorf("DueWebhooks before next_at = %+v, %v; want only item %d", due, err, items[2].ID)
+	}
+	due, err = s.DueWebhooks(ctx, at(10*time.Minute), 10)
+	if err != nil || len(due) != 2 || due[0].ID != items[1].ID || due[0].Attempts != 1 ||
+		!due[0].NextAt.Equal(at(10*time.Minute)) || due[0].Note != "not confirmed yet" {
+		t.Errorf("DueWebhooks at next_at = %+v, %v; want item %d with 1 attempt, next_at, note", due, err, items[1].ID)
+	}
+	if pending, err := s.PendingWebhooks(ctx, 10); err != nil || len(pending) != 2 {
+		t.Errorf("PendingWebhooks lists items not yet due too: %+v, %v", pending, err)
+	}
 }
 
 func testAnomalies(t *testing.T, s store.Store) {
