@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
+	api.IdempotencyStale = cfg.Idempotency.StaleAfter.D(2 * time.Minute)
 	a.Handler = api.Handler(mux)
 	return a, nil
 }
@@ -287,6 +288,8 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.PurgeIdempotency(bg) }()
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()

@@ -51,6 +51,8 @@ func TestParseErrors(t *testing.T) {
 		{"shared key", "merchants: [{id: a, api_keys: [k]}, {id: b, api_keys: [k]}]\n", "also belongs to a"},
 		{"webhook without secret", "merchants: [{id: a, api_keys: [k], webhook_url: 'http://x'}]\n", "needs webhook_secret"},
 		{"ratio", base + "providers: {stripe: {breaker: {failure_ratio: 2}}}\n", "failure_ratio"},
+		{"idempotency retention under a day", base + "idempotency: {retention: 23h}\n", "idempotency.retention"},
+		{"idempotency stale before the deadline", base + "router: {deadline: 30s}\nidempotency: {stale_after: 30s}\n", "idempotency.stale_after"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,5 +74,16 @@ func TestShippedConfigParses(t *testing.T) {
 	}
 	if !c.Sandbox || len(c.ProviderNames()) != 6 || c.Merchants[0].APIKeys[0] != "sk_sandbox_demo" {
 		t.Fatalf("shipped config: sandbox=%v providers=%v", c.Sandbox, c.ProviderNames())
+	}
+}
+
+func TestIdempotencySettingsAccepted(t *testing.T) {
+	src := "merchants: [{id: demo, api_keys: [k], webhook_secret: s}]\nrouter: {deadline: 3s}\nidempotency: {retention: 24h, purge_every: 10m, stale_after: 4s}\n"
+	c, err := Parse("c.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Idempotency.Retention.D(0) != 24*time.Hour || c.Idempotency.PurgeEvery.D(0) != 10*time.Minute || c.Idempotency.StaleAfter.D(0) != 4*time.Second {
+		t.Errorf("idempotency = %+v", c.Idempotency)
 	}
 }
