@@ -215,7 +215,11 @@ func TestIdempotencyEveryPost(t *testing.T) {
 					t.Errorf("stripe holds %d charges of the create, want 1", count)
 				}
 			}},
-		{"capture", func() string { n++; capturedRef = newPay(fmt.Sprintf("every-cap-%d", n), false); return "/v1/payments/" + capturedRef + "/capture" },
+		{"capture", func() string {
+			n++
+			capturedRef = newPay(fmt.Sprintf("every-cap-%d", n), false)
+			return "/v1/payments/" + capturedRef + "/capture"
+		},
 			`{"amount":6000,"reason":"x"}`, `{"amount":5000,"reason":"x"}`, 200,
 			func(t *testing.T, _ string) {
 				e := stripeEntry(t, ti, byPath[capturedRef])
@@ -226,14 +230,22 @@ func TestIdempotencyEveryPost(t *testing.T) {
 					t.Errorf("amount_captured %d, want 6000", p.AmountCaptured)
 				}
 			}},
-		{"cancel", func() string { n++; canceledRef = newPay(fmt.Sprintf("every-can-%d", n), false); return "/v1/payments/" + canceledRef + "/cancel" },
+		{"cancel", func() string {
+			n++
+			canceledRef = newPay(fmt.Sprintf("every-can-%d", n), false)
+			return "/v1/payments/" + canceledRef + "/cancel"
+		},
 			"", "", 200,
 			func(t *testing.T, _ string) {
 				if e := stripeEntry(t, ti, byPath[canceledRef]); e.Status != "canceled" {
 					t.Errorf("stripe status %s, want canceled", e.Status)
 				}
 			}},
-		{"refunds", func() string { n++; refundedRef = newPay(fmt.Sprintf("every-ref-%d", n), true); return "/v1/payments/" + refundedRef + "/refunds" },
+		{"refunds", func() string {
+			n++
+			refundedRef = newPay(fmt.Sprintf("every-ref-%d", n), true)
+			return "/v1/payments/" + refundedRef + "/refunds"
+		},
 			`{"amount":3000,"reason":"requested_by_customer"}`, `{"amount":3001,"reason":"requested_by_customer"}`, 201,
 			func(t *testing.T, _ string) {
 				if e := stripeEntry(t, ti, byPath[refundedRef]); e.Refunded != 3000 {

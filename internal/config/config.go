@@ -29,10 +29,10 @@ type Config struct {
 	Events    Events              `yaml:"events"`
 	// Idempotency tunes the Idempotency-Key records of POSTs under /v1.
 	Idempotency Idempotency `yaml:"idempotency"`
-	Log       Log                 `yaml:"log"`
-	Rules     yaml.Node           `yaml:"rules"`   // package rules
-	Default   yaml.Node           `yaml:"default"` // package rules
-	Fees      yaml.Node           `yaml:"fees"`    // package rules
+	Log         Log         `yaml:"log"`
+	Rules       yaml.Node   `yaml:"rules"`   // package rules
+	Default     yaml.Node   `yaml:"default"` // package rules
+	Fees        yaml.Node   `yaml:"fees"`    // package rules
 
 	// Path and Data are the file read, for package rules and reloads.
 	Path string    `yaml:"-"`
