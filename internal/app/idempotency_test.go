@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -526,5 +529,33 @@ func TestOutageDoesNotBurnReference(t *testing.T) {
 	}
 	if charged != 1 {
 		t.Errorf("stripe charged the reference %d times, want 1", charged)
+	}
+}
+
+// TestIdempotencyLegacyRecords: a create's record stored before requests
+// were fingerprinted as parsed (its hash is the raw body's) still replays
+// for the same bytes, and refuses others.
+func TestIdempotencyLegacyRecords(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	body := card("legacy-1", 1234, "pm_card_visa")
+	sum := sha256.Sum256([]byte(body))
+	ctx := context.Background()
+	key := "POST /v1/payments legacy" // as migration 4 rewrites old keys
+	if rec, err := ti.Store.ClaimIdempotencyKey(ctx, "demo", key, hex.EncodeToString(sum[:]), time.Now()); rec != nil || err != nil {
+		t.Fatalf("claim = %+v, %v", rec, err)
+	}
+	stored := []byte(`{"id":"pay_legacy"}`)
+	if err := ti.Store.CompleteIdempotencyKey(ctx, "demo", key, 201, stored); err != nil {
+		t.Fatal(err)
+	}
+	a := mustPost(t, ti, "/v1/payments", body, "legacy")
+	if a.status != 201 || !a.replayed || !bytes.Equal(bytes.TrimSpace(a.body), stored) {
+		t.Fatalf("legacy replay: %d replayed=%v %s", a.status, a.replayed, a.body)
+	}
+	if b := mustPost(t, ti, "/v1/payments", card("legacy-1", 1235, "pm_card_visa"), "legacy"); b.status != 422 {
+		t.Fatalf("legacy record, other body: %d %s, want 422", b.status, b.body)
+	}
+	if n := len(ledger(t, ti, "stripe")); n != 0 {
+		t.Errorf("stripe holds %d charges, want none (everything replayed or refused)", n)
 	}
 }
