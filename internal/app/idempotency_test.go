@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -557,5 +558,34 @@ func TestIdempotencyLegacyRecords(t *testing.T) {
 	}
 	if n := len(ledger(t, ti, "stripe")); n != 0 {
 		t.Errorf("stripe holds %d charges, want none (everything replayed or refused)", n)
+	}
+}
+
+// TestIdempotencyPurgeRuns: the server purges records older than
+// idempotency.retention on its schedule and keeps younger ones.
+func TestIdempotencyPurgeRuns(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), func(c *config.Config) {
+		c.Idempotency.PurgeEvery = config.Duration(20 * time.Millisecond)
+	})
+	ctx := context.Background()
+	for key, age := range map[string]time.Duration{"old": 25 * time.Hour, "young": 23 * time.Hour} {
+		// Running records: the purge takes completed and abandoned alike.
+		if rec, err := ti.Store.ClaimIdempotencyKey(ctx, "demo", key, "h", time.Now().Add(-age)); rec != nil || err != nil {
+			t.Fatalf("claim %s = %+v, %v", key, rec, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ti.Store.GetIdempotencyKey(ctx, "demo", "old")
+		if errors.Is(err, payrouter.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the 25h old record was not purged: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the purge's effect
+	}
+	if _, err := ti.Store.GetIdempotencyKey(ctx, "demo", "young"); err != nil {
+		t.Errorf("the 23h old record: %v, want it kept", err)
 	}
 }
