@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app/apptest"
+	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/sim"
 )
 
@@ -32,7 +32,19 @@ func TestPropertyRetriesMoveMoneyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("property test: a sandbox and hundreds of requests")
 	}
-	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), webhookSink(t))
+	for _, sc := range testStores(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			ti := apptest.StartSandbox(t, sc.dsn, chain(webhookSink(t), func(c *config.Config) {
+				if sc.mutate != nil {
+					sc.mutate(c)
+				}
+			}))
+			propertyRetriesMoveMoneyOnce(t, ti)
+		})
+	}
+}
+
+func propertyRetriesMoveMoneyOnce(t *testing.T, ti *apptest.TestInstance) {
 	var (
 		n      int
 		cursor string // last event seen, for redeliver targets

@@ -104,8 +104,11 @@ func getPayment(t *testing.T, ti *apptest.TestInstance, id string) payrouter.Pay
 func crash(t *testing.T, ti *apptest.TestInstance, path, key string) {
 	t.Helper()
 	db := ti.Store.(interface{ Writer() *sql.DB }).Writer()
-	res, err := db.Exec(`UPDATE idempotency SET status = 0, body = NULL, created_at = ? WHERE merchant_id = 'demo' AND key = ?`,
-		time.Now().Add(-time.Hour).UnixMicro(), "POST "+path+" "+key)
+	q, at := `UPDATE idempotency SET status = 0, body = NULL, created_at = ? WHERE merchant_id = 'demo' AND key = ?`, any(time.Now().Add(-time.Hour).UnixMicro())
+	if ti.Config.Store.Driver == "postgres" {
+		q, at = strings.NewReplacer("?", "$1").Replace(q[:strings.Index(q, "WHERE")])+`WHERE merchant_id = 'demo' AND key = $2`, time.Now().Add(-time.Hour)
+	}
+	res, err := db.Exec(q, at, "POST "+path+" "+key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,10 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, ir *idemRequ
 		writeRaw(w, status, body)
 		return
 	}
-	rec, err := s.Store.ClaimIdempotencyKey(r.Context(), ir.merchant, ir.key, ir.hash, ir.now)
+	// Not cancelled by the merchant hanging up: a claim committed but
+	// reported as cancelled would leave the key running and unowned until
+	// it is stale.
+	rec, err := s.Store.ClaimIdempotencyKey(context.WithoutCancel(r.Context()), ir.merchant, ir.key, ir.hash, ir.now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -137,7 +140,7 @@ func (s *Server) idempotentExisting(w http.ResponseWriter, r *http.Request, ir *
 		writeRaw(w, rec.Status, rec.Body)
 		return
 	}
-	took, err := s.Store.TakeOverIdempotencyKey(r.Context(), ir.merchant, ir.key, ir.now.Add(-s.IdempotencyStale), ir.now)
+	took, err := s.Store.TakeOverIdempotencyKey(context.WithoutCancel(r.Context()), ir.merchant, ir.key, ir.now.Add(-s.IdempotencyStale), ir.now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
