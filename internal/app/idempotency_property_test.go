@@ -13,7 +13,6 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app/apptest"
-	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/sim"
 )
 
@@ -34,12 +33,7 @@ func TestPropertyRetriesMoveMoneyOnce(t *testing.T) {
 	}
 	for _, sc := range testStores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			ti := apptest.StartSandbox(t, sc.dsn, chain(webhookSink(t), func(c *config.Config) {
-				if sc.mutate != nil {
-					sc.mutate(c)
-				}
-			}))
-			propertyRetriesMoveMoneyOnce(t, ti)
+			propertyRetriesMoveMoneyOnce(t, startOn(t, sc, webhookSink(t)))
 		})
 	}
 }

@@ -100,7 +100,7 @@ func getPayment(t *testing.T, ti *apptest.TestInstance, id string) payrouter.Pay
 
 // crash makes the record of key at path what a router killed after the
 // operation (or during it) leaves behind: running, and old enough to be
-// taken over. It reaches into the SQLite file, as a crash would.
+// taken over. It reaches into the database, as a crash would.
 func crash(t *testing.T, ti *apptest.TestInstance, path, key string) {
 	t.Helper()
 	db := ti.Store.(interface{ Writer() *sql.DB }).Writer()
@@ -176,7 +176,12 @@ func reformat(t *testing.T, body string) string {
 // another body under the key is refused with 422; a new key, or the key on
 // another path, is a new request that runs.
 func TestIdempotencyEveryPost(t *testing.T) {
-	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), webhookSink(t))
+	for _, sc := range testStores(t) {
+		t.Run(sc.name, func(t *testing.T) { idempotencyEveryPost(t, startOn(t, sc, webhookSink(t))) })
+	}
+}
+
+func idempotencyEveryPost(t *testing.T, ti *apptest.TestInstance) {
 	create := func(ref string) payrouter.Payment {
 		t.Helper()
 		a := mustPost(t, ti, "/v1/payments", manualCard(ref, 10000), "")
@@ -393,7 +398,12 @@ func TestRefundInFlight(t *testing.T) {
 // takes it over and finishes the operation — it never does it twice, and
 // it answers as if the first had answered.
 func TestIdempotencyResumesAfterCrash(t *testing.T) {
-	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	for _, sc := range testStores(t) {
+		t.Run(sc.name, func(t *testing.T) { idempotencyResumesAfterCrash(t, startOn(t, sc, nil)) })
+	}
+}
+
+func idempotencyResumesAfterCrash(t *testing.T, ti *apptest.TestInstance) {
 
 	t.Run("create", func(t *testing.T) {
 		body := card("crash-create", 4200, "pm_card_visa")
@@ -485,7 +495,12 @@ func TestIdempotencyResumesAfterCrash(t *testing.T) {
 // new key and the same reference pays. A reference a provider did take
 // (a decline, a success) stays taken.
 func TestOutageDoesNotBurnReference(t *testing.T) {
-	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	for _, sc := range testStores(t) {
+		t.Run(sc.name, func(t *testing.T) { outageDoesNotBurnReference(t, startOn(t, sc, nil)) })
+	}
+}
+
+func outageDoesNotBurnReference(t *testing.T, ti *apptest.TestInstance) {
 	setFaults(t, ti, "stripe", sim.Faults{Mode: "down"})
 	a := mustPost(t, ti, "/v1/payments", card("outage-1", 1500, "pm_card_visa"), "o1")
 	setFaults(t, ti, "stripe", sim.Faults{Mode: "none"})

@@ -10,8 +10,22 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/payrouter/payrouter/internal/app/apptest"
 	"github.com/payrouter/payrouter/internal/config"
 )
+
+// startOn starts a sandbox on sc's store, with mutate (may be nil).
+func startOn(t *testing.T, sc storeCase, mutate func(*config.Config)) *apptest.TestInstance {
+	t.Helper()
+	return apptest.StartSandbox(t, sc.dsn, func(c *config.Config) {
+		if sc.mutate != nil {
+			sc.mutate(c)
+		}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
 
 // storeCase is a store to run an end-to-end test on.
 type storeCase struct {
