@@ -58,3 +58,18 @@ func ErrorTypeOf(err error) ErrorType {
 
 // ErrNotExist is returned by stores for a missing row.
 var ErrNotExist = &Error{Type: ErrNotFound, Code: "resource_missing", Message: "no such object"}
+
+// KeyReusedError: an idempotency key was sent again with a different
+// request (another body, as parsed). Nothing was done. The API answers it
+// with 422, type idempotency_conflict, code idempotency_key_reused.
+type KeyReusedError struct{}
+
+func (*KeyReusedError) Error() string {
+	return "idempotency_conflict: this Idempotency-Key was used with a different request body"
+}
+
+// APIError is the error as the merchant sees it.
+func (*KeyReusedError) APIError() *Error {
+	return &Error{Type: ErrIdempotencyConflict, Code: "idempotency_key_reused", Param: "Idempotency-Key",
+		Message: "this Idempotency-Key was used with a different request body"}
+}

@@ -213,6 +213,31 @@ type Refund struct {
 	CreatedAt        time.Time    `json:"created_at"`
 }
 
+// ReferenceReusable reports whether the merchant may use p's reference
+// again for a new payment: p failed (provider_unavailable or no_route)
+// without any provider having accepted an attempt — every attempt was
+// skipped by a breaker or refused as unavailable or invalid, so nothing can
+// exist at a provider. An ambiguous attempt, a decline or a provider
+// payment id means a provider took the request: the reference stays taken.
+// Stores keep the reference unique among the payments for which this is
+// false.
+func (p *Payment) ReferenceReusable() bool {
+	if p.Status != StatusFailed || p.Failure == nil || (p.Failure.Code != "provider_unavailable" && p.Failure.Code != "no_route") {
+		return false
+	}
+	for _, a := range p.Attempts {
+		switch {
+		case a.ProviderPaymentID != "":
+			return false
+		case a.Status == AttemptSkipped:
+		case a.Status == AttemptFailed && (a.ErrorClass == "unavailable" || a.ErrorClass == "invalid"):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // LastAttempt returns the newest attempt, or nil.
 func (p *Payment) LastAttempt() *Attempt {
 	if len(p.Attempts) == 0 {

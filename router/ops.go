@@ -2,21 +2,48 @@ package router
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/providers"
 )
 
+// Op is a merchant operation's identity, from its idempotency key (the
+// zero Op: an operation without one).
+type Op struct {
+	// Key is stable across retries of one operation (the merchant's
+	// idempotency key with its scope and request fingerprint); provider
+	// keys that are not already fixed by the payment derive from it.
+	Key string
+	// Resumed: an earlier run of this operation died before it answered,
+	// so part of it may be done. A resumed operation finishes what is left
+	// and answers with the result instead of refusing a payment that is
+	// already in the operation's target state.
+	Resumed bool
+}
+
 // Capture captures an authorised payment; amount 0 captures everything.
 // Capture is idempotent at the provider (key: payment id + "_capture"), so a
 // merchant may retry after provider_unavailable. Errors: not_found,
 // invalid_state, invalid_request (amount), provider_unavailable.
 func (r *Router) Capture(ctx context.Context, merchantID, id string, amount int64) (*payrouter.Payment, error) {
+	return r.CaptureOp(ctx, merchantID, id, amount, Op{})
+}
+
+// CaptureOp is Capture as operation op: resumed, a payment already
+// captured is the answer.
+func (r *Router) CaptureOp(ctx context.Context, merchantID, id string, amount int64, op Op) (*payrouter.Payment, error) {
 	p, err := r.store.GetPayment(ctx, merchantID, id)
 	if err != nil {
 		return nil, err
+	}
+	if op.Resumed && p.AmountCaptured > 0 {
+		return p, nil
 	}
 	if p.Status != payrouter.StatusAuthorized {
 		return nil, invalidState("payment is %s; only an authorized payment can be captured", p.Status)
@@ -55,16 +82,25 @@ func (r *Router) Capture(ctx context.Context, merchantID, id string, amount int6
 // Cancel voids an authorisation or cancels a payment awaiting the customer.
 // The payment ends canceled with its one payment_failed event.
 func (r *Router) Cancel(ctx context.Context, merchantID, id string) (*payrouter.Payment, error) {
+	return r.CancelOp(ctx, merchantID, id, Op{})
+}
+
+// CancelOp is Cancel as operation op: resumed, a payment already canceled
+// is the answer.
+func (r *Router) CancelOp(ctx context.Context, merchantID, id string, op Op) (*payrouter.Payment, error) {
 	p, err := r.store.GetPayment(ctx, merchantID, id)
 	if err != nil {
 		return nil, err
+	}
+	if op.Resumed && p.Status == payrouter.StatusCanceled {
+		return p, nil
 	}
 	switch p.Status {
 	case payrouter.StatusAuthorized, payrouter.StatusRequiresAction:
 	default:
 		return nil, invalidState("payment is %s; only an authorized payment or one awaiting the customer can be canceled", p.Status)
 	}
-	if len(p.Attempts) == 0 {
+	if p.Checkout == payrouter.CheckoutHosted && len(p.Attempts) == 0 {
 		// A hosted checkout nobody chose a method for: nothing at any provider.
 		return r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
 			if len(q.Attempts) > 0 {
@@ -109,6 +145,17 @@ func (r *Router) Cancel(ctx context.Context, merchantID, id string) (*payrouter.
 // (last in Refunds): succeeded, failed, or pending until the provider's
 // webhook settles it.
 func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64, reason string) (*payrouter.Payment, *payrouter.Refund, error) {
+	return r.RefundOp(ctx, merchantID, id, amount, reason, Op{})
+}
+
+// RefundOp is Refund as operation op. With op.Key the refund id — which is
+// the provider's idempotency key — derives from it (OpRefundID), so a
+// refund already on the payment is recognised as this operation's and not
+// created again: still pending (its run died), it is sent again with the
+// same key (the provider answers with the refund it already has);
+// succeeded, it is the answer; failed, the operation refunds anew under
+// the next id.
+func (r *Router) RefundOp(ctx context.Context, merchantID, id string, amount int64, reason string, op Op) (*payrouter.Payment, *payrouter.Refund, error) {
 	p, err := r.store.GetPayment(ctx, merchantID, id)
 	if err != nil {
 		return nil, nil, err
@@ -122,7 +169,35 @@ func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64
 		return nil, nil, invalidState("%s cannot refund", g.Name)
 	}
 	refundID := NewID("re_")
+	if op.Key != "" {
+		// The operation's refunds are OpRefundID(key, 1), (key, 2), …; its
+		// latest decides: pending (a run died mid-call) is sent again,
+		// succeeded is the answer, failed (refused, or unavailable and the
+		// merchant retries) makes way for the next.
+		var last *payrouter.Refund
+		n := 1
+		for ; ; n++ {
+			rf := refundByID(p, OpRefundID(op.Key, n))
+			if rf == nil {
+				break
+			}
+			last = rf
+		}
+		switch {
+		case last != nil && last.Status == payrouter.RefundPending:
+			return r.sendRefund(ctx, g, p, *last, last.Reason)
+		case last != nil && last.Status == payrouter.RefundSucceeded:
+			return p, last, nil
+		}
+		refundID = OpRefundID(op.Key, n)
+	}
 	p, err = r.store.UpdatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
+		for _, rf := range q.Refunds {
+			if rf.ID == refundID {
+				// Recorded meanwhile by a concurrent run of this operation.
+				return nil
+			}
+		}
 		if q.Status != payrouter.StatusSucceeded && q.Status != payrouter.StatusPartiallyRefunded {
 			return invalidState("payment is %s; only a captured payment can be refunded", q.Status)
 		}
@@ -143,7 +218,26 @@ func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64
 	if err != nil {
 		return nil, nil, err
 	}
-	ref := p.Refunds[len(p.Refunds)-1]
+	var ref payrouter.Refund
+	for _, rf := range p.Refunds {
+		if rf.ID == refundID {
+			ref = rf
+		}
+	}
+	return r.sendRefund(ctx, g, p, ref, reason)
+}
+
+// OpRefundID is the id of the n-th refund (from 1) of the refund operation
+// with key opKey: the same operation always gets the same ids, so a resend
+// after a crash uses the same provider key and the refund is recorded once.
+func OpRefundID(opKey string, n int) string {
+	sum := sha256.Sum256([]byte("refund\x00" + opKey + "\x00" + strconv.Itoa(n)))
+	return "re_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
+}
+
+// sendRefund asks the provider for the recorded pending refund ref (its id
+// is the provider's idempotency key) and settles it with the answer.
+func (r *Router) sendRefund(ctx context.Context, g *Guarded, p *payrouter.Payment, ref payrouter.Refund, reason string) (*payrouter.Payment, *payrouter.Refund, error) {
 	a := p.AttemptFor(p.Provider, p.ProviderPaymentID)
 	req := &providers.RefundRequest{ProviderPaymentID: p.ProviderPaymentID, RefundID: ref.ID, IdempotencyKey: ref.ID,
 		Amount: ref.Amount, Currency: p.Currency, Method: p.Method, Reason: reason}
@@ -151,7 +245,7 @@ func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64
 		req.OrderID = a.IdempotencyKey
 	}
 	res, callErr := g.Refund(ctx, req)
-	p, err = r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
+	p, err := r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
 		now := r.now().UTC()
 		for i := range q.Refunds {
 			if q.Refunds[i].ID == ref.ID && res != nil {
@@ -183,6 +277,15 @@ func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64
 		return p, &ref, providerError(callErr)
 	}
 	return p, &ref, nil
+}
+
+func refundByID(p *payrouter.Payment, id string) *payrouter.Refund {
+	for i := range p.Refunds {
+		if p.Refunds[i].ID == id {
+			return &p.Refunds[i]
+		}
+	}
+	return nil
 }
 
 func (r *Router) active(p *payrouter.Payment) (*Guarded, error) {

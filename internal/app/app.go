@@ -258,6 +258,7 @@ func (a *App) api(opts Options) (*httpapi.Server, error) {
 	api.Deliveries = a.Events
 	api.Limits = httpapi.BodyLimits{ReadTimeout: a.Config.Server.ReadTimeout.D(httpapi.DefaultReadTimeout),
 		MaxBytes: a.Config.Server.MaxBodyBytes, MaxWebhookBytes: a.Config.Server.MaxWebhookBodyBytes}
+	api.IdempotencyStale = a.Config.Idempotency.StaleAfter.D(0)
 	return api, nil
 }
 
@@ -441,6 +442,8 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Approvals.Run(bg) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.PurgeIdempotency(bg) }()
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()

@@ -27,11 +27,13 @@ type Config struct {
 	Providers map[string]Provider `yaml:"providers"`
 	Router    Router              `yaml:"router"`
 	Events    Events              `yaml:"events"`
-	Log       Log                 `yaml:"log"`
-	Checkout  Checkout            `yaml:"checkout"`
-	Rules     yaml.Node           `yaml:"rules"`   // package rules
-	Default   yaml.Node           `yaml:"default"` // package rules
-	Fees      yaml.Node           `yaml:"fees"`    // package rules
+	// Idempotency tunes the Idempotency-Key records of POSTs under /v1.
+	Idempotency Idempotency `yaml:"idempotency"`
+	Log         Log         `yaml:"log"`
+	Checkout    Checkout    `yaml:"checkout"`
+	Rules       yaml.Node   `yaml:"rules"`   // package rules
+	Default     yaml.Node   `yaml:"default"` // package rules
+	Fees        yaml.Node   `yaml:"fees"`    // package rules
 
 	// Path and Data are the file read, for package rules and reloads.
 	Path string `yaml:"-"`
@@ -161,6 +163,23 @@ type Events struct {
 	// per attempt up to 1h, with full jitter.
 	RetryBase Duration `yaml:"retry_base"`
 }
+
+// Idempotency tunes the records kept for Idempotency-Key.
+type Idempotency struct {
+	// Retention is how long a key is kept (then purged); at least 24h,
+	// the default.
+	Retention Duration `yaml:"retention"`
+	// PurgeEvery is how often expired keys are purged (default 1h).
+	PurgeEvery Duration `yaml:"purge_every"`
+	// StaleAfter is when a request still running under a key is presumed
+	// dead and a retry takes the key over (default 2m; more than
+	// router.deadline).
+	StaleAfter Duration `yaml:"stale_after"`
+}
+
+// MinIdempotencyRetention is the shortest idempotency.retention: merchants
+// may retry for a day (DESIGN.md).
+const MinIdempotencyRetention = 24 * time.Hour
 
 // Log configures slog.
 type Log struct {
@@ -472,6 +491,12 @@ func (c *Config) validate() error {
 		if r := p.Breaker.FailureRatio; r < 0 || r > 1 {
 			errs = append(errs, fmt.Errorf("providers.%s.breaker.failure_ratio must be within 0..1", n))
 		}
+	}
+	if r := c.Idempotency.Retention; r != 0 && time.Duration(r) < MinIdempotencyRetention {
+		errs = append(errs, fmt.Errorf("idempotency.retention: %s is less than the 24h merchants may retry for", time.Duration(r)))
+	}
+	if st, dl := c.Idempotency.StaleAfter.D(2*time.Minute), c.Router.Deadline.D(30*time.Second); st <= dl {
+		errs = append(errs, fmt.Errorf("idempotency.stale_after: %s must exceed router.deadline %s (a request still running must not be taken over)", st, dl))
 	}
 	return errors.Join(errs...)
 }

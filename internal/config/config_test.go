@@ -52,6 +52,8 @@ func TestParseErrors(t *testing.T) {
 		{"webhook without secret", "merchants: [{id: a, api_keys: [k], webhook_url: 'http://x'}]\n", "needs webhook_secret"},
 		{"ratio", base + "providers: {stripe: {breaker: {failure_ratio: 2}}}\n", "failure_ratio"},
 		{"trust_proxy without proxies", base + "server: {trust_proxy: true}\n", "server.trusted_proxies"},
+		{"idempotency retention under a day", base + "idempotency: {retention: 23h}\n", "idempotency.retention"},
+		{"idempotency stale before the deadline", base + "router: {deadline: 30s}\nidempotency: {stale_after: 30s}\n", "idempotency.stale_after"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,5 +217,16 @@ func TestTrustedProxies(t *testing.T) {
 	c, err := Parse("c.yaml", []byte("merchants: [{id: demo, api_keys: [k]}]\nserver: {trusted_proxies: [10.0.0.0/8, 192.0.2.7]}\n"), env(nil))
 	if err != nil || len(c.Server.TrustedProxies) != 2 {
 		t.Fatalf("Parse = %+v, %v; want two trusted proxies", c, err)
+	}
+}
+
+func TestIdempotencySettingsAccepted(t *testing.T) {
+	src := "merchants: [{id: demo, api_keys: [k], webhook_secret: s}]\nrouter: {deadline: 3s}\nidempotency: {retention: 24h, purge_every: 10m, stale_after: 4s}\n"
+	c, err := Parse("c.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Idempotency.Retention.D(0) != 24*time.Hour || c.Idempotency.PurgeEvery.D(0) != 10*time.Minute || c.Idempotency.StaleAfter.D(0) != 4*time.Second {
+		t.Errorf("idempotency = %+v", c.Idempotency)
 	}
 }

@@ -6,7 +6,6 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -130,11 +129,6 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "body_unreadable", Message: "could not read the request body"})
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 255 {
-		s.writeError(w, r, payrouter.InvalidParam("Idempotency-Key", "must be at most 255 characters"))
-		return
-	}
 	var b createBody
 	if err := decodeBytes(body, &b); err != nil {
 		s.writeError(w, r, err)
@@ -145,140 +139,16 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if key == "" {
-		p, err := s.Router.Pay(r.Context(), req)
-		s.writePayResult(w, r, p, err)
+	ir, err := s.idempotencyOf(r, req, body)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
-	now := time.Now().UTC()
-
-	// Fast path: the key is claimed in the transaction that creates the
-	// payment and completed in the one that saves its outcome (two write
-	// transactions instead of four). Anything else — the key already taken,
-	// an error before the payment existed — goes the general way below.
-	res, err := s.Router.PayIdempotent(r.Context(), req, &router.Idempotency{MerchantID: merchant, Key: key,
-		RequestHash: hash, Now: now, Status: http.StatusCreated, Render: renderPayment})
-	switch {
-	case err == nil && res.Existing == nil:
-		writeRaw(w, http.StatusCreated, res.Body)
-		return
-	case err != nil && res.Claimed:
-		// The payment exists but its outcome was not saved: the store
-		// failed (a 5xx), so the key is released for a retry, as below.
-		s.finishIdempotentError(w, r, merchant, key, err)
-		return
-	case err == nil && res.Existing != nil:
-		s.idempotentExisting(w, r, merchant, key, hash, now, req, res.Existing)
-		return
-	}
-	s.createIdempotent(w, r, merchant, key, hash, now, req)
+	s.createIdempotent(w, r, ir, req)
 }
 
 // renderPayment is the stored and sent body of a created payment.
 func renderPayment(p *payrouter.Payment) ([]byte, error) { return json.Marshal(p) }
-
-// createIdempotent is the general idempotent create: claim the key, pay,
-// store the response.
-func (s *Server) createIdempotent(w http.ResponseWriter, r *http.Request, merchant, key, hash string, now time.Time, req *router.CreateRequest) {
-	rec, err := s.Store.ClaimIdempotencyKey(r.Context(), merchant, key, hash, now)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if rec != nil {
-		s.idempotentExisting(w, r, merchant, key, hash, now, req, rec)
-		return
-	}
-	s.payClaimed(w, r, merchant, key, req)
-}
-
-// idempotentExisting answers a request whose key is already claimed:
-// 422 for another body, the stored response, 409 while the first request
-// runs — or, when that one is presumed dead, takes the key over.
-func (s *Server) idempotentExisting(w http.ResponseWriter, r *http.Request, merchant, key, hash string, now time.Time, req *router.CreateRequest, rec *store.IdempotencyRecord) {
-	switch {
-	case rec.RequestHash != hash:
-		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "idempotency_key_reused", Param: "Idempotency-Key",
-			Message: "this Idempotency-Key was used with a different request body"})
-		return
-	case !rec.Running():
-		w.Header().Set("Idempotent-Replayed", "true")
-		writeRaw(w, rec.Status, rec.Body)
-		return
-	}
-	took, err := s.Store.TakeOverIdempotencyKey(r.Context(), merchant, key, now.Add(-s.IdempotencyStale), now)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if !took {
-		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "idempotency_key_in_use",
-			Message: "a request with this Idempotency-Key is still in progress; retry later"})
-		return
-	}
-	// The first request's router died. If it created the payment, answer
-	// with that payment (the resolver finishes it); never pay twice.
-	ps, err := s.Store.ListPayments(r.Context(), store.ListFilter{MerchantID: merchant, Reference: req.Reference, Limit: 1})
-	if err == nil && len(ps) == 1 {
-		s.finishIdempotent(w, r, merchant, key, http.StatusCreated, ps[0])
-		return
-	}
-	s.payClaimed(w, r, merchant, key, req)
-}
-
-// payClaimed pays for a request whose key this request holds and stores the
-// response (a 5xx or a duplicate reference releases the key instead).
-func (s *Server) payClaimed(w http.ResponseWriter, r *http.Request, merchant, key string, req *router.CreateRequest) {
-	p, err := s.Router.Pay(r.Context(), req)
-	if err != nil {
-		s.finishIdempotentError(w, r, merchant, key, err)
-		return
-	}
-	s.finishIdempotent(w, r, merchant, key, http.StatusCreated, p)
-}
-
-// finishIdempotentError answers a failed create whose key this request
-// holds: a 5xx or a duplicate reference releases the key, any other error
-// is stored for replay.
-func (s *Server) finishIdempotentError(w http.ResponseWriter, r *http.Request, merchant, key string, err error) {
-	status, _ := s.errorStatus(err)
-	if status >= 500 || errors.Is(err, store.ErrDuplicateReference) {
-		// Not stored: a 5xx may be retried with the key; a duplicate
-		// reference says nothing about this key's request.
-		_ = s.Store.ReleaseIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key)
-		s.writePayResult(w, r, nil, err)
-		return
-	}
-	buf := s.errorBody(err)
-	_ = s.Store.CompleteIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key, status, buf)
-	writeRaw(w, status, buf)
-}
-
-func (s *Server) finishIdempotent(w http.ResponseWriter, r *http.Request, merchant, key string, status int, p *payrouter.Payment) {
-	buf, err := json.Marshal(p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.CompleteIdempotencyKey(context.WithoutCancel(r.Context()), merchant, key, status, buf); err != nil {
-		s.Log.Error("idempotency record not completed", "err", err)
-	}
-	writeRaw(w, status, buf)
-}
-
-func (s *Server) writePayResult(w http.ResponseWriter, r *http.Request, p *payrouter.Payment, err error) {
-	if errors.Is(err, store.ErrDuplicateReference) {
-		err = &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "duplicate_reference", Param: "reference",
-			Message: "a payment with this reference already exists"}
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, p)
-}
 
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
 	p, err := s.Store.GetPayment(r.Context(), merchantOf(r), r.PathValue("id"))
@@ -354,26 +224,34 @@ func (s *Server) optionalAmount(r *http.Request) (int64, string, error) {
 }
 
 func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
-	amt, _, err := s.optionalAmount(r)
+	amt, reason, err := s.optionalAmount(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	p, err := s.Router.Capture(r.Context(), merchantOf(r), r.PathValue("id"), amt)
+	ir, err := s.idempotencyOf(r, amountBodyCanon{Amount: amt, Reason: reason}, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, 200, p)
+	merchant, id := merchantOf(r), r.PathValue("id")
+	s.idempotent(w, r, ir, func(ctx context.Context, op router.Op, _ *store.IdempotencyRecord) (int, []byte, error) {
+		p, err := s.Router.CaptureOp(ctx, merchant, id, amt, op)
+		return render(http.StatusOK, p, err)
+	})
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	p, err := s.Router.Cancel(r.Context(), merchantOf(r), r.PathValue("id"))
+	ir, err := s.idempotencyOf(r, struct{}{}, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, 200, p)
+	merchant, id := merchantOf(r), r.PathValue("id")
+	s.idempotent(w, r, ir, func(ctx context.Context, op router.Op, _ *store.IdempotencyRecord) (int, []byte, error) {
+		p, err := s.Router.CancelOp(ctx, merchant, id, op)
+		return render(http.StatusOK, p, err)
+	})
 }
 
 func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
@@ -382,12 +260,19 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p, ref, err := s.Router.Refund(r.Context(), merchantOf(r), r.PathValue("id"), amt, reason)
+	ir, err := s.idempotencyOf(r, amountBodyCanon{Amount: amt, Reason: reason}, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, 201, map[string]any{"refund": ref, "payment": p})
+	merchant, id := merchantOf(r), r.PathValue("id")
+	s.idempotent(w, r, ir, func(ctx context.Context, op router.Op, _ *store.IdempotencyRecord) (int, []byte, error) {
+		p, ref, err := s.Router.RefundOp(ctx, merchant, id, amt, reason, op)
+		if err != nil {
+			return 0, nil, err
+		}
+		return render(http.StatusCreated, map[string]any{"refund": ref, "payment": p}, nil)
+	})
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
@@ -449,17 +334,25 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrInvalidState, Code: "webhooks_disabled", Message: "merchant webhook delivery is not running"})
 		return
 	}
-	d, err := s.Deliveries.Redeliver(r.Context(), merchantOf(r), seq)
+	ir, err := s.idempotencyOf(r, struct{}{}, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := deliveryJSON{EventID: payrouter.EventID(d.Seq), Status: d.Status, Attempts: d.Attempts,
-		LastStatus: d.LastStatus, LastError: d.LastError, DeliveredAt: d.DeliveredAt}
-	if d.Status == store.DeliveryPending {
-		out.NextAttemptAt = &d.NextAt
-	}
-	writeJSON(w, http.StatusAccepted, out)
+	merchant := merchantOf(r)
+	s.idempotent(w, r, ir, func(ctx context.Context, _ router.Op, _ *store.IdempotencyRecord) (int, []byte, error) {
+		// Redeliver is idempotent by itself: a resumed run just runs again.
+		d, err := s.Deliveries.Redeliver(ctx, merchant, seq)
+		if err != nil {
+			return 0, nil, err
+		}
+		out := deliveryJSON{EventID: payrouter.EventID(d.Seq), Status: d.Status, Attempts: d.Attempts,
+			LastStatus: d.LastStatus, LastError: d.LastError, DeliveredAt: d.DeliveredAt}
+		if d.Status == store.DeliveryPending {
+			out.NextAttemptAt = &d.NextAt
+		}
+		return render(http.StatusAccepted, out, nil)
+	})
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
@@ -561,13 +454,18 @@ func (s *Server) errorStatus(err error) (int, *payrouter.Error) {
 	if errors.Is(err, payrouter.ErrNotExist) {
 		return 404, &payrouter.Error{Type: payrouter.ErrNotFound, Code: "resource_missing", Message: "no such payment"}
 	}
+	if errors.Is(err, store.ErrDuplicateReference) {
+		return 409, &payrouter.Error{Type: payrouter.ErrIdempotencyConflict, Code: "duplicate_reference", Param: "reference",
+			Message: "a payment with this reference already exists"}
+	}
+	var reused *payrouter.KeyReusedError
+	if errors.As(err, &reused) {
+		return 422, reused.APIError()
+	}
 	if !errors.As(err, &e) {
 		return 500, &payrouter.Error{Type: payrouter.ErrInternal, Code: "internal", Message: "internal error"}
 	}
 	st := statusOf[e.Type]
-	if e.Type == payrouter.ErrIdempotencyConflict && e.Code == "idempotency_key_reused" {
-		st = 422
-	}
 	if e.Code == "body_timeout" {
 		st = http.StatusRequestTimeout
 	}

@@ -42,7 +42,10 @@ type Store interface {
 type Payments interface {
 	// CreatePayment inserts a new payment with its attempts, refunds and
 	// pending events (p.PendingEvents) in one transaction. It returns
-	// ErrDuplicateReference when the merchant already used p.Reference.
+	// ErrDuplicateReference when the merchant already used p.Reference,
+	// except that the references of payments for which
+	// payrouter.Payment.ReferenceReusable holds are free again; of
+	// concurrent creates with one reference at most one succeeds.
 	CreatePayment(ctx context.Context, p *payrouter.Payment) error
 	// UpdatePayment loads the payment, calls fn and, when fn returns nil,
 	// saves the payment, its attempts and refunds (inserting new ones) and
@@ -84,7 +87,12 @@ type Idempotency interface {
 	// staleBefore (its owner crashed): it returns true when the caller now
 	// owns it. The record keeps its payment link.
 	TakeOverIdempotencyKey(ctx context.Context, merchantID, key string, staleBefore, now time.Time) (bool, error)
-	// PurgeIdempotencyKeys deletes completed records created before t.
+	// GetIdempotencyKey reads (merchant, key)'s record without claiming it;
+	// a missing one is payrouter.ErrNotExist.
+	GetIdempotencyKey(ctx context.Context, merchantID, key string) (*IdempotencyRecord, error)
+	// PurgeIdempotencyKeys deletes the records created (or last taken
+	// over) before t, completed or running — a record untouched for the
+	// whole retention window has no live owner — and returns how many.
 	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 

@@ -10,13 +10,13 @@ import (
 
 // The queries of the write path, shared by both dialects (? placeholders).
 const (
-	qInsertPayment = `INSERT INTO payments (` + paymentCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	qInsertPayment = `INSERT INTO payments (` + paymentCols + `, reference_free)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
 	// id and merchant_id are immutable; every save bumps version.
 	qUpdatePayment = `UPDATE payments SET reference = ?, status = ?, amount = ?,
 		currency = ?, method = ?, provider = ?, provider_payment_id = ?, amount_captured = ?,
 		amount_refunded = ?, created_at = ?, updated_at = ?, resolve_at = ?, expires_at = ?, data = ?,
-		version = version + 1
+		reference_free = ?, version = version + 1
 		WHERE id = ?`
 	// qUpdatePaymentIfVersion saves a payment only if nobody saved it since
 	// the caller read it (optimistic concurrency).

@@ -220,7 +220,19 @@ func paymentArgs(s *Store, p *payrouter.Payment) ([]any, error) {
 	}
 	return []any{p.ID, p.MerchantID, p.Reference, string(p.Status), p.Amount, string(p.Currency),
 		string(p.Method), p.Provider, p.ProviderPaymentID, p.AmountCaptured, p.AmountRefunded,
-		s.t(p.CreatedAt), s.t(p.UpdatedAt), s.nt(p.ResolveAt), s.nt(p.ExpiresAt), string(doc)}, nil
+		s.t(p.CreatedAt), s.t(p.UpdatedAt), s.nt(p.ResolveAt), s.nt(p.ExpiresAt), string(doc), referenceFree(p)}, nil
+}
+
+// referenceFree is the reference_free column: 1 takes the payment out of
+// the unique (merchant, reference) index, so the merchant may use the
+// reference again (see payrouter.Payment.ReferenceReusable). The index
+// itself makes two concurrent creates with a freed reference race-free:
+// the new payments are not free, so one insert wins.
+func referenceFree(p *payrouter.Payment) int {
+	if p.ReferenceReusable() {
+		return 1
+	}
+	return 0
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -961,10 +973,35 @@ func (s *Store) TakeOverIdempotencyKey(ctx context.Context, merchantID, key stri
 	return n == 1, err
 }
 
-// PurgeIdempotencyKeys deletes completed records created before t and
-// returns how many. Running records are left to TakeOver.
+// GetIdempotencyKey reads a record (through the readers: a claim is
+// committed before its claimer can act on it); a missing one is
+// payrouter.ErrNotExist.
+func (s *Store) GetIdempotencyKey(ctx context.Context, merchantID, key string) (*store.IdempotencyRecord, error) {
+	return s.getIdempotency(ctx, readerPool{s}, merchantID, key)
+}
+
+// readerPool runs ?-placeholder queries on the reader pool (reads only).
+type readerPool struct{ s *Store }
+
+func (p readerPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return nil, errors.New("store: write through the reader pool")
+}
+
+func (p readerPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.s.r.QueryContext(ctx, p.s.q(query), args...)
+}
+
+func (p readerPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.s.r.QueryRowContext(ctx, p.s.q(query), args...)
+}
+
+// PurgeIdempotencyKeys deletes records created (or taken over) before t,
+// running or completed, and returns how many. A running record that old
+// has no live owner (a request's deadline is seconds): without it a retry
+// claims the key afresh, and the operation's own guards (the reference,
+// refund ids derived from the key) still keep it from running twice.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	return s.execN(ctx, "purge idempotency keys", `DELETE FROM idempotency WHERE status <> 0 AND created_at < ?`, s.t(before))
+	return s.execN(ctx, "purge idempotency keys", `DELETE FROM idempotency WHERE created_at < ?`, s.t(before))
 }
 
 // --- inbox ---

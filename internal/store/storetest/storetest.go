@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateClaimingConcurrent", testCreateClaimingConcurrent},
 		{"UpdateCompleting", testUpdateCompleting},
 		{"UpdateCurrent", testUpdateCurrent},
+		{"ReferenceReuse", testReferenceReuse},
+		{"IdempotencyGet", testIdempotencyGet},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -810,7 +812,8 @@ func testIdempotencyPurge(t *testing.T, s store.Store) {
 	}{
 		{"old-done", base, true, false},
 		{"old-done-2", at(time.Hour), true, false},
-		{"old-running", base, false, true},
+		{"old-running", base, false, false}, // its owner is long dead
+		{"new-running", at(30 * time.Hour), false, true},
 		{"new-done", at(48 * time.Hour), true, true},
 	}
 	for _, k := range keys {
@@ -824,8 +827,15 @@ func testIdempotencyPurge(t *testing.T, s store.Store) {
 		}
 	}
 	n, err := s.PurgeIdempotencyKeys(ctx, at(24*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("PurgeIdempotencyKeys = %d, %v; want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("PurgeIdempotencyKeys = %d, %v; want 3", n, err)
+	}
+	// A record taken over inside the window is kept (created_at moves).
+	if ok, err := s.TakeOverIdempotencyKey(ctx, "m1", "new-running", at(31*time.Hour), at(49*time.Hour)); !ok || err != nil {
+		t.Fatalf("TakeOverIdempotencyKey = %v, %v", ok, err)
+	}
+	if n, err := s.PurgeIdempotencyKeys(ctx, at(48*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PurgeIdempotencyKeys(48h) = %d, %v; want 0 (new-done is at 48h, new-running was taken over at 49h)", n, err)
 	}
 	for _, k := range keys {
 		rec, err := s.ClaimIdempotencyKey(ctx, "m1", k.key, "h", at(72*time.Hour))
