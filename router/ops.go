@@ -127,20 +127,18 @@ func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64
 		if amt < q.AmountCaptured && !caps.PartialRefund {
 			return payrouter.InvalidParam("amount", "%s does not support partial refunds", g.Name)
 		}
-		q.Refunds = append(q.Refunds, payrouter.Refund{ID: refundID, Amount: amt, Reason: reason, Status: payrouter.RefundPending, CreatedAt: r.now().UTC()})
+		now := r.now().UTC()
+		q.Refunds = append(q.Refunds, payrouter.Refund{ID: refundID, Amount: amt, Reason: reason, Status: payrouter.RefundPending, CreatedAt: now})
+		// Queued before the call: if this router dies before it learns the
+		// outcome, the resolver settles the refund (router/refunds.go).
+		q.ResolveAt = r.nextResolve(q, now)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	ref := p.Refunds[len(p.Refunds)-1]
-	a := p.AttemptFor(p.Provider, p.ProviderPaymentID)
-	req := &providers.RefundRequest{ProviderPaymentID: p.ProviderPaymentID, RefundID: ref.ID, IdempotencyKey: ref.ID,
-		Amount: ref.Amount, Currency: p.Currency, Method: p.Method, Reason: reason}
-	if a != nil {
-		req.OrderID = a.IdempotencyKey
-	}
-	res, callErr := g.Refund(ctx, req)
+	res, callErr := g.Refund(ctx, refundRequest(p, &ref))
 	p, err = r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
 		now := r.now().UTC()
 		for i := range q.Refunds {
@@ -226,10 +224,8 @@ func (r *Router) nextResolve(q *payrouter.Payment, now time.Time) *time.Time {
 			return &soon
 		}
 	}
-	for _, rf := range q.Refunds {
-		if rf.Status == payrouter.RefundPending {
-			return &soon
-		}
+	if t := r.refundResolveAt(q, now); t != nil {
+		return t
 	}
 	switch q.Status {
 	case payrouter.StatusProcessing:
