@@ -47,6 +47,7 @@ func Wallet() snapbi.Wallet {
 		StatusPath:         "/payment-gateway/v1.0/debit/status.htm",
 		CancelPath:         "/payment-gateway/v1.0/debit/cancel.htm",
 		RefundPath:         "/payment-gateway/v1.0/debit/refund.htm",
+		RefundQueryPath:    "/payment-gateway/v1.0/debit/refund-query.htm",
 		Scheme:             snapbi.Asymmetric,
 		ChannelID:          "95221",
 		URLParamsField:     "urlParams",

@@ -40,6 +40,7 @@ func Wallet() snapbi.Wallet {
 		StatusPath:      "/v1.0/debit/status",
 		CancelPath:      "/v1.0/debit/cancel",
 		RefundPath:      "/v1.0/debit/refund",
+		RefundQueryPath: "/v1.0/debit/refund-query",
 		Scheme:          snapbi.Symmetric,
 		ChannelID:       "95221",
 		URLParamsField:  "urlParam",

@@ -46,6 +46,7 @@ func Wallet() snapbi.Wallet {
 		PaymentPath:     "/OVOSNAP/v2.0/debit/payment-host-to-host",
 		StatusPath:      "/OVOSNAP/v2.0/debit/status",
 		RefundPath:      "/OVOSNAP/v2.0/debit/refund",
+		RefundQueryPath: "/OVOSNAP/v2.0/debit/refund-query",
 		Scheme:          snapbi.Asymmetric,
 		ChannelID:       "95221",
 		URLParamsField:  "urlParams",

@@ -49,6 +49,9 @@ type Wallet struct {
 	StatusPath      string
 	CancelPath      string // "" = no cancel API (404)
 	RefundPath      string
+	// RefundQueryPath is the refund status inquiry. No wallet documents
+	// one publicly; it follows SNAP BI's debit/status shape for service 58.
+	RefundQueryPath string
 	Symmetric       bool                    // HMAC-SHA512 transaction signatures (GoPay)
 	NeedsPhone      bool                    // additionalInfo.phoneNumber required (OVO)
 	Deeplink        func(ref string) string // appRedirectUrl
@@ -63,6 +66,7 @@ func DANA() Wallet {
 		StatusPath:      "/payment-gateway/v1.0/debit/status.htm",
 		CancelPath:      "/payment-gateway/v1.0/debit/cancel.htm",
 		RefundPath:      "/payment-gateway/v1.0/debit/refund.htm",
+		RefundQueryPath: "/payment-gateway/v1.0/debit/refund-query.htm",
 		Deeplink:        func(ref string) string { return "dana://dana.id/payment?referenceNo=" + url.QueryEscape(ref) },
 	}
 }
@@ -75,6 +79,7 @@ func OVO() Wallet {
 		PaymentPath:     "/OVOSNAP/v2.0/debit/payment-host-to-host",
 		StatusPath:      "/OVOSNAP/v2.0/debit/status",
 		RefundPath:      "/OVOSNAP/v2.0/debit/refund",
+		RefundQueryPath: "/OVOSNAP/v2.0/debit/refund-query",
 		NeedsPhone:      true,
 		Deeplink:        func(ref string) string { return "ovo://payment?referenceNo=" + url.QueryEscape(ref) },
 	}
@@ -91,6 +96,7 @@ func GoPay() Wallet {
 		StatusPath:      "/v1.0/debit/status",
 		CancelPath:      "/v1.0/debit/cancel",
 		RefundPath:      "/v1.0/debit/refund",
+		RefundQueryPath: "/v1.0/debit/refund-query",
 		Symmetric:       true,
 		Deeplink: func(ref string) string {
 			return "gojek://gopay/merchanttransfer?tref=" + url.QueryEscape(ref) + "&activity=GP:RR"
@@ -218,6 +224,8 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		service, handle = "57", b.cancel
 	case wl.RefundPath:
 		service, handle = "58", b.refund
+	case wl.RefundQueryPath:
+		service, handle = "58", b.refundQuery
 	}
 	if handle == nil || r.URL.Path == "" {
 		write(w, snapErr(404, "00", "00", "Not Found"))
@@ -500,6 +508,48 @@ func (b *Backend) refund(body []byte) *sim.Replay {
 		"refundAmount":               money(rec.amount),
 		"refundTime":                 snapbi.Timestamp(rec.at),
 	})
+}
+
+// refundQuery answers the refund status inquiry for partnerRefundNo:
+// latestTransactionStatus 00 for a refund it made (refunds succeed at
+// once here), 07 for one it never received.
+func (b *Backend) refundQuery(body []byte) *sim.Replay {
+	var req struct {
+		origRef
+		PartnerRefundNo string `json:"partnerRefundNo"`
+		ServiceCode     string `json:"serviceCode"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return snapErr(400, "58", "00", "Bad Request")
+	}
+	if req.PartnerRefundNo == "" {
+		return snapErr(400, "58", "02", "Invalid Mandatory Field [partnerRefundNo]")
+	}
+	if req.ServiceCode != "58" {
+		return snapErr(400, "58", "01", "Invalid Field Format [serviceCode]")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.find(req.OriginalReferenceNo, req.OriginalPartnerReferenceNo)
+	if t == nil {
+		return snapErr(404, "58", "01", "Transaction Not Found")
+	}
+	rec, seen := t.refunds[req.PartnerRefundNo]
+	resp := map[string]any{
+		"originalPartnerReferenceNo": t.pref,
+		"originalReferenceNo":        t.ref,
+		"partnerRefundNo":            req.PartnerRefundNo,
+		"latestTransactionStatus":    "07",
+		"transactionStatusDesc":      statusDesc["07"],
+	}
+	if seen {
+		resp["refundNo"] = rec.no
+		resp["refundAmount"] = money(rec.amount)
+		resp["refundTime"] = snapbi.Timestamp(rec.at)
+		resp["latestTransactionStatus"] = "00"
+		resp["transactionStatusDesc"] = statusDesc["00"]
+	}
+	return ok("58", resp)
 }
 
 var ledgerStatus = map[string]string{
