@@ -64,13 +64,21 @@ type Backend interface {
 
 // Faults is the fault-injection setting of the control API.
 type Faults struct {
-	Mode      string  `json:"mode"` // none | down | error | slow | flaky | drop_after_charge
+	Mode      string  `json:"mode"` // none | down | error | slow | flaky | drop_after_charge | drop_after_refund
 	Status    int     `json:"status,omitempty"`
 	LatencyMS int     `json:"latency_ms,omitempty"`
 	ErrorRate float64 `json:"error_rate,omitempty"` // a probability, not money
 }
 
-var modes = map[string]bool{"": true, "none": true, "down": true, "error": true, "slow": true, "flaky": true, "drop_after_charge": true}
+var modes = map[string]bool{"": true, "none": true, "down": true, "error": true, "slow": true, "flaky": true, "drop_after_charge": true, "drop_after_refund": true}
+
+// RefundMatcher is implemented by backends that can tell a refund request
+// from the rest: the drop_after_refund fault processes refunds and loses
+// their answers while every other request (charges, status and refund
+// queries) is served.
+type RefundMatcher interface {
+	IsRefund(r *http.Request) bool
+}
 
 // Sim is one mounted simulator: a Backend plus faults and control routes.
 type Sim struct {
@@ -250,6 +258,11 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 			}
 		case "drop_after_charge":
 			if r.Method == http.MethodPost {
+				dropAfter(w, r, next)
+				return
+			}
+		case "drop_after_refund":
+			if m, ok := s.Backend.(RefundMatcher); ok && r.Method == http.MethodPost && m.IsRefund(r) {
 				dropAfter(w, r, next)
 				return
 			}

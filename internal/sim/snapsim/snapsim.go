@@ -510,6 +510,12 @@ func (b *Backend) refund(body []byte) *sim.Replay {
 	})
 }
 
+// IsRefund reports a refund request, not its status inquiry
+// (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == b.o.Wallet.RefundPath
+}
+
 // refundQuery answers the refund status inquiry for partnerRefundNo:
 // latestTransactionStatus 00 for a refund it made (refunds succeed at
 // once here), 07 for one it never received.

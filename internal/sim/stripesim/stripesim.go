@@ -723,6 +723,11 @@ func (b *Backend) listRefunds(w http.ResponseWriter, r *http.Request) {
 	sim.WriteJSON(w, 200, map[string]any{"object": "list", "url": "/v1/refunds", "has_more": more, "data": data})
 }
 
+// IsRefund reports a refund create (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/v1/refunds"
+}
+
 // ---- Balance transactions ----
 
 func (b *Backend) listBalance(w http.ResponseWriter, r *http.Request) {

@@ -604,6 +604,11 @@ func (b *Backend) refund(r *http.Request, body []byte) answer {
 	return answer{http.StatusOK, obj}
 }
 
+// IsRefund reports a refund create (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/refunds"
+}
+
 // refundObject is Xendit's Refund object. Refunds succeed at once here.
 func refundObject(p *pr, rf refund) map[string]any {
 	var ref any
