@@ -91,7 +91,10 @@ func (r *Router) askRefund(ctx context.Context, p *payrouter.Payment, rf *payrou
 		switch {
 		case err == nil:
 			return outcomeOf(res), nil
-		case !isNotFound(err):
+		case !isNotFound(err), rf.ProviderRefundID != "":
+			// Unknown yet; or the provider acknowledged the refund (it gave
+			// its id) and does not list it yet: it was received, so neither
+			// resend nor give up.
 			return refundOutcome{}, errRefundUnknown
 		case !resendable:
 			// The provider has never seen it, and every resend over the

@@ -18,15 +18,18 @@ import (
 // can lose the answer after refunding, refuse before, or turn refunds
 // into failures.
 type refunder struct {
-	mu       sync.Mutex
-	held     map[string]payrouter.RefundStatus // refund id → state at the provider
-	amounts  map[string]int64
-	calls    int  // Refund calls that reached the provider
-	drop     bool // refund, then lose the answer
-	down     bool // refuse refunds before doing anything
-	qdown    bool // refuse status queries
-	failing  bool // refunds end failed at the provider
-	statuses int  // RefundStatus calls
+	mu      sync.Mutex
+	held    map[string]payrouter.RefundStatus // refund id → state at the provider
+	amounts map[string]int64
+	calls   int  // Refund calls that reached the provider
+	drop    bool // refund, then lose the answer
+	down    bool // refuse refunds before doing anything
+	qdown   bool // refuse status queries
+	failing bool // refunds end failed at the provider
+	// acceptOnly answers pending with an id and lists nothing yet (a
+	// provider still processing the refund)
+	acceptOnly bool
+	statuses   int // RefundStatus calls
 }
 
 func newRefunder() *refunder {
@@ -55,6 +58,9 @@ func (f *refunder) Refund(_ context.Context, req *providers.RefundRequest) (*pro
 		return nil, &providers.Error{Class: providers.Unavailable, Code: "service_unavailable"}
 	}
 	f.calls++
+	if f.acceptOnly {
+		return &providers.RefundResult{ProviderRefundID: "prv_" + req.RefundID, Status: payrouter.RefundPending}, nil
+	}
 	if req.IdempotencyKey != req.RefundID {
 		return nil, providers.Errorf(providers.Invalid, "bad_key", "idempotency key %q is not the refund id %q", req.IdempotencyKey, req.RefundID)
 	}
@@ -434,5 +440,36 @@ func TestRefundNeverReceivedFailsAfterWindow(t *testing.T) {
 	}
 	if ev := e.events(t); ev[payrouter.EventRefundFailed] != 1 {
 		t.Errorf("events = %v, want one refund_failed", ev)
+	}
+}
+
+// A refund the provider acknowledged (it answered pending with its id) but
+// does not list yet was received: the resolver neither resends it nor
+// gives it up, and settles it once the provider lists it.
+func TestRefundAcknowledgedIsNeverResent(t *testing.T) {
+	f := newRefunder()
+	e := newRefundEnv(t, queryingRefunder{f})
+	f.acceptOnly = true
+	rf := e.refund(t, 10000)
+	if rf.Status != payrouter.RefundPending || rf.ProviderRefundID == "" {
+		t.Fatalf("refund = %+v, want pending with the provider's id", rf)
+	}
+	for range 3 {
+		e.clk.advance(6 * time.Hour)
+		e.resolve(t)
+	}
+	if got := e.refundOf(t, rf.ID); got.Status != payrouter.RefundPending || f.refundCalls() != 1 {
+		t.Fatalf("refund = %s after %d calls, want pending and no resend", got.Status, f.refundCalls())
+	}
+	f.mu.Lock()
+	f.held[rf.ID], f.amounts[rf.ID] = payrouter.RefundSucceeded, rf.Amount
+	f.mu.Unlock()
+	e.clk.advance(10 * time.Minute)
+	e.resolve(t)
+	if got := e.refundOf(t, rf.ID); got.Status != payrouter.RefundSucceeded {
+		t.Fatalf("refund = %s once listed, want succeeded", got.Status)
+	}
+	if ev := e.events(t); ev[payrouter.EventRefundSuccess] != 1 {
+		t.Errorf("events = %v, want one refund_success", ev)
 	}
 }
