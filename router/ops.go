@@ -97,7 +97,7 @@ func (r *Router) Cancel(ctx context.Context, merchantID, id string) (*payrouter.
 // refundable amount can never be exceeded by concurrent refunds; the
 // provider's key is the refund id. The returned payment carries the refund
 // (last in Refunds): succeeded, failed, or pending until the provider's
-// webhook settles it.
+// webhook or the resolver settles it (router/refunds.go).
 func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64, reason string) (*payrouter.Payment, *payrouter.Refund, error) {
 	p, err := r.store.GetPayment(ctx, merchantID, id)
 	if err != nil {

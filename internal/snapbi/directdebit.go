@@ -64,8 +64,8 @@ type DirectDebitConfig struct {
 	Client   Config // BaseURL "" = Wallet.ProductionURL; paths and scheme come from the Wallet
 }
 
-// DirectDebit is a providers.Provider, StatusChecker and WebhookParser for
-// one SNAP BI wallet's direct debit (service code 54) API.
+// DirectDebit is a providers.Provider, StatusChecker, RefundStatusChecker and
+// WebhookParser for one SNAP BI wallet's direct debit (service code 54) API.
 type DirectDebit struct {
 	w   Wallet
 	cfg DirectDebitConfig

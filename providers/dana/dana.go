@@ -7,7 +7,9 @@
 // /payment-gateway/v1.0/debit/payment-host-to-host.htm (service 54,
 // idempotent on merchantId+partnerReferenceNo); query
 // /payment-gateway/v1.0/debit/status.htm; cancel …/debit/cancel.htm;
-// refund …/debit/refund.htm; finish notify POSTed by DANA to the merchant's
+// refund …/debit/refund.htm; refund inquiry …/debit/refund-query.htm (not
+// in DANA's SDK: SNAP BI's status shape for service 58, see
+// snapbi.DirectDebit.RefundStatus); finish notify POSTed by DANA to the merchant's
 // URL (documented as /v1.0/debit/notify), signed asymmetrically. Requests
 // are signed SHA256withRSA over METHOD:path:hex(sha256(body)):timestamp.
 // Production base https://api.saas.dana.id (sandbox
@@ -66,8 +68,8 @@ func Wallet() snapbi.Wallet {
 	}
 }
 
-// Provider is the DANA adapter: providers.Provider, StatusChecker and
-// WebhookParser (all from snapbi.DirectDebit).
+// Provider is the DANA adapter: providers.Provider, StatusChecker,
+// RefundStatusChecker and WebhookParser (all from snapbi.DirectDebit).
 type Provider struct{ *snapbi.DirectDebit }
 
 // New validates cfg and builds the adapter; errors name the missing
