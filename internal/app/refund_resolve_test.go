@@ -204,4 +204,3 @@ func waitRefund(t *testing.T, ti *apptest.TestInstance, paymentID, id string) pa
 	t.Fatalf("payment %s refund %s still pending: %+v", paymentID, id, p.Refunds)
 	return p
 }
-
