@@ -42,8 +42,19 @@ func refundStatusRequest(p *payrouter.Payment, rf *payrouter.Refund) *providers.
 
 // refundInFlight reports whether rf's first call may still be running: its
 // request's deadline has not surely passed.
-func (r *Router) refundInFlight(rf *payrouter.Refund, now time.Time) bool {
-	return now.Before(rf.CreatedAt.Add(r.opts.Deadline + inFlightGrace))
+func (r *Router) refundInFlight(q *payrouter.Payment, rf *payrouter.Refund, now time.Time) bool {
+	return now.Before(r.refundCallOver(q, rf))
+}
+
+// refundCallOver is when rf's first call is surely over: the merchant
+// request's deadline or the provider's own call timeout, whichever is
+// longer, plus a grace for clocks and scheduling.
+func (r *Router) refundCallOver(q *payrouter.Payment, rf *payrouter.Refund) time.Time {
+	d := r.opts.Deadline
+	if g := r.providers[q.Provider]; g != nil && g.Timeout > d {
+		d = g.Timeout
+	}
+	return rf.CreatedAt.Add(d + inFlightGrace)
 }
 
 // refundOutcome is what the resolver learnt about a refund: a final
@@ -65,7 +76,7 @@ func (r *Router) resolveRefunds(ctx context.Context, p *payrouter.Payment) error
 	}
 	for i := range p.Refunds {
 		rf := &p.Refunds[i]
-		if rf.Status != payrouter.RefundPending || r.refundInFlight(rf, r.now().UTC()) {
+		if rf.Status != payrouter.RefundPending || r.refundInFlight(p, rf, r.now().UTC()) {
 			continue
 		}
 		out, err := r.askRefund(ctx, p, rf, g)
@@ -178,7 +189,7 @@ func (r *Router) refundResolveAt(q *payrouter.Payment, now time.Time) *time.Time
 		if rf.Status != payrouter.RefundPending {
 			continue
 		}
-		t := rf.CreatedAt.Add(r.opts.Deadline + inFlightGrace)
+		t := r.refundCallOver(q, &rf)
 		if !t.After(now) {
 			backoff := max(r.opts.ResolveBackoff, min(now.Sub(rf.CreatedAt)/4, 10*time.Minute))
 			t = now.Add(backoff)
