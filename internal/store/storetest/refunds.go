@@ -116,3 +116,62 @@ func testRefundSettleOnce(t *testing.T, s store.Store) {
 		t.Errorf("%d refund_failed events, want 1", n)
 	}
 }
+
+// A read never mixes two versions of a payment: the payment row and its
+// refunds (and attempts) come from the same committed state, even while
+// another writer settles refunds. A torn read would show a refund
+// succeeded while amount_refunded does not count it yet.
+func testReadConsistent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newPayment("m1", 1)
+	p.Status, p.Amount, p.AmountCaptured = payrouter.StatusSucceeded, 1000000, 1000000
+	p.Attempts[0].Status = payrouter.AttemptSucceeded
+	create(t, s, p)
+	const rounds = 60
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range rounds {
+			id := "re_" + string(rune('a'+i%26)) + time.Duration(i).String()
+			if _, err := s.UpdatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
+				q.Refunds = append(q.Refunds, payrouter.Refund{ID: id, Amount: 100, Status: payrouter.RefundPending, CreatedAt: at(time.Minute)})
+				return nil
+			}); err != nil {
+				t.Errorf("append refund: %v", err)
+				return
+			}
+			if _, err := s.UpdatePayment(ctx, p.ID, func(q *payrouter.Payment) error {
+				return q.SettleRefund(id, true, "", at(2*time.Minute))
+			}); err != nil {
+				t.Errorf("settle refund: %v", err)
+				return
+			}
+		}
+	}()
+	reads := 0
+	for {
+		select {
+		case <-done:
+			if reads == 0 {
+				t.Fatal("no read ran while the writer did")
+			}
+			return
+		default:
+		}
+		got, err := s.GetPayment(ctx, "m1", p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads++
+		var sum int64
+		for _, rf := range got.Refunds {
+			if rf.Status == payrouter.RefundSucceeded {
+				sum += rf.Amount
+			}
+		}
+		if sum != got.AmountRefunded {
+			<-done
+			t.Fatalf("torn read (read %d): amount_refunded %d but succeeded refunds sum to %d (version %d)", reads, got.AmountRefunded, sum, got.Revision())
+		}
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateCompleting", testUpdateCompleting},
 		{"UpdateCurrent", testUpdateCurrent},
 		{"RefundSettleOnce", testRefundSettleOnce},
+		{"ReadConsistent", testReadConsistent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
