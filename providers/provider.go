@@ -3,8 +3,8 @@
 //
 // An adapter (providers/stripe, providers/midtrans, …) implements Provider
 // and, where its provider can, the optional one-method interfaces below
-// (StatusChecker, WebhookParser, SettlementLister), found by type assertion
-// as database/sql finds Pinger. Cross-cutting behaviour — breakers, timeouts,
+// (StatusChecker, RefundStatusChecker, WebhookParser, SettlementLister),
+// found by type assertion as database/sql finds Pinger. Cross-cutting behaviour — breakers, timeouts,
 // metrics — wraps a Provider in the router; adapters never repeat it.
 package providers
 
@@ -44,6 +44,16 @@ type Provider interface {
 // whose provider id was never learnt (the request timed out).
 type StatusChecker interface {
 	Status(ctx context.Context, req *StatusRequest) (*Result, error)
+}
+
+// RefundStatusChecker asks the provider for the current state of a refund.
+// The resolver uses it to settle refunds whose answer was lost (timeout,
+// dropped connection) or that were recorded but never sent (the router
+// died before the call). A refund the provider does not know is an *Error
+// of class Invalid with Code "not_found": it never arrived (or is still in
+// flight, which the resolver rules out by waiting out the call's deadline).
+type RefundStatusChecker interface {
+	RefundStatus(ctx context.Context, req *RefundStatusRequest) (*RefundResult, error)
 }
 
 // WebhookParser verifies a provider's webhook (signature, token) and
@@ -150,6 +160,19 @@ type RefundRequest struct {
 	Currency          payrouter.Currency
 	Method            payrouter.Method
 	Reason            string
+}
+
+// RefundStatusRequest asks about one refund: by the provider's refund id
+// when it was learnt, else by payrouter's refund id (sent on Refund as the
+// provider's refund key or reference) within the payment.
+type RefundStatusRequest struct {
+	ProviderPaymentID string
+	OrderID           string // the AuthorizeRequest.OrderID of the payment
+	RefundID          string // payrouter's refund id
+	ProviderRefundID  string // "" when the Refund answer was lost
+	Amount            int64  // minor units, as sent on Refund
+	Currency          payrouter.Currency
+	Method            payrouter.Method
 }
 
 // StatusRequest asks about a payment by provider id or, when that is

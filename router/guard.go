@@ -542,3 +542,36 @@ func (g *Guarded) Status(ctx context.Context, req *providers.StatusRequest) (*pr
 	}
 	return res, nil
 }
+
+// RefundUnguarded resends a refund under the timeout but not the breaker:
+// settling a refund left pending must go on while the breaker is open.
+// Refund is idempotent under req.IdempotencyKey (and the provider's refund
+// key, req.RefundID), so a resend never refunds twice.
+func (g *Guarded) RefundUnguarded(ctx context.Context, req *providers.RefundRequest) (*providers.RefundResult, error) {
+	return g.unguarded.Refund(ctx, req)
+}
+
+// CanQueryRefunds reports whether the provider answers refund status
+// queries (providers.RefundStatusChecker).
+func (g *Guarded) CanQueryRefunds() bool {
+	_, ok := g.Provider.(providers.RefundStatusChecker)
+	return ok
+}
+
+// RefundStatus asks the provider about a refund, if it can be asked;
+// like Status it bypasses the breaker.
+func (g *Guarded) RefundStatus(ctx context.Context, req *providers.RefundStatusRequest) (*providers.RefundResult, error) {
+	rc, ok := g.Provider.(providers.RefundStatusChecker)
+	if !ok {
+		return nil, providers.Unsupported("%s cannot be asked for a refund's status", g.Name)
+	}
+	ctx, cancel := g.timed.ctx(ctx)
+	defer cancel()
+	res, err := rc.RefundStatus(ctx, req)
+	err = classify(err)
+	g.noteCredentials("refund_status", err)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -143,7 +143,7 @@ func (r *Router) CancelOp(ctx context.Context, merchantID, id string, op Op) (*p
 // refundable amount can never be exceeded by concurrent refunds; the
 // provider's key is the refund id. The returned payment carries the refund
 // (last in Refunds): succeeded, failed, or pending until the provider's
-// webhook settles it.
+// webhook or the resolver settles it (router/refunds.go).
 func (r *Router) Refund(ctx context.Context, merchantID, id string, amount int64, reason string) (*payrouter.Payment, *payrouter.Refund, error) {
 	return r.RefundOp(ctx, merchantID, id, amount, reason, Op{})
 }
@@ -185,7 +185,7 @@ func (r *Router) RefundOp(ctx context.Context, merchantID, id string, amount int
 		}
 		switch {
 		case last != nil && last.Status == payrouter.RefundPending:
-			return r.sendRefund(ctx, g, p, *last, last.Reason)
+			return r.sendRefund(ctx, g, p, *last)
 		case last != nil && last.Status == payrouter.RefundSucceeded:
 			return p, last, nil
 		}
@@ -212,7 +212,11 @@ func (r *Router) RefundOp(ctx context.Context, merchantID, id string, amount int
 		if amt < q.AmountCaptured && !caps.PartialRefund {
 			return payrouter.InvalidParam("amount", "%s does not support partial refunds", g.Name)
 		}
-		q.Refunds = append(q.Refunds, payrouter.Refund{ID: refundID, Amount: amt, Reason: reason, Status: payrouter.RefundPending, CreatedAt: r.now().UTC()})
+		now := r.now().UTC()
+		q.Refunds = append(q.Refunds, payrouter.Refund{ID: refundID, Amount: amt, Reason: reason, Status: payrouter.RefundPending, CreatedAt: now})
+		// Queued before the call: if this router dies before it learns the
+		// outcome, the resolver settles the refund (router/refunds.go).
+		q.ResolveAt = r.nextResolve(q, now)
 		return nil
 	})
 	if err != nil {
@@ -224,7 +228,7 @@ func (r *Router) RefundOp(ctx context.Context, merchantID, id string, amount int
 			ref = rf
 		}
 	}
-	return r.sendRefund(ctx, g, p, ref, reason)
+	return r.sendRefund(ctx, g, p, ref)
 }
 
 // OpRefundID is the id of the n-th refund (from 1) of the refund operation
@@ -237,14 +241,9 @@ func OpRefundID(opKey string, n int) string {
 
 // sendRefund asks the provider for the recorded pending refund ref (its id
 // is the provider's idempotency key) and settles it with the answer.
-func (r *Router) sendRefund(ctx context.Context, g *Guarded, p *payrouter.Payment, ref payrouter.Refund, reason string) (*payrouter.Payment, *payrouter.Refund, error) {
-	a := p.AttemptFor(p.Provider, p.ProviderPaymentID)
-	req := &providers.RefundRequest{ProviderPaymentID: p.ProviderPaymentID, RefundID: ref.ID, IdempotencyKey: ref.ID,
-		Amount: ref.Amount, Currency: p.Currency, Method: p.Method, Reason: reason}
-	if a != nil {
-		req.OrderID = a.IdempotencyKey
-	}
-	res, callErr := g.Refund(ctx, req)
+// The request is refundRequest's, the one the resolver resends too.
+func (r *Router) sendRefund(ctx context.Context, g *Guarded, p *payrouter.Payment, ref payrouter.Refund) (*payrouter.Payment, *payrouter.Refund, error) {
+	res, callErr := g.Refund(ctx, refundRequest(p, &ref))
 	p, err := r.store.UpdatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
 		now := r.now().UTC()
 		for i := range q.Refunds {
@@ -339,10 +338,8 @@ func (r *Router) nextResolve(q *payrouter.Payment, now time.Time) *time.Time {
 			return &soon
 		}
 	}
-	for _, rf := range q.Refunds {
-		if rf.Status == payrouter.RefundPending {
-			return &soon
-		}
+	if t := r.refundResolveAt(q, now); t != nil {
+		return t
 	}
 	switch q.Status {
 	case payrouter.StatusProcessing:

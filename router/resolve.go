@@ -77,13 +77,17 @@ func (r *Router) resolveNow(ctx context.Context, p *payrouter.Payment) {
 
 // Resolve brings one payment closer to its true state: it settles ambiguous
 // and orphaned attempts, closes failed-over attempts still open at their
-// provider, and expires payments the customer never completed.
+// provider, settles pending refunds (router/refunds.go), and expires
+// payments the customer never completed.
 func (r *Router) Resolve(ctx context.Context, p *payrouter.Payment) error {
 	if err := r.resolveAttempts(ctx, p, false); err != nil {
 		return err
 	}
 	p, err := r.store.GetPayment(ctx, "", p.ID)
 	if err != nil {
+		return err
+	}
+	if err := r.resolveRefunds(ctx, p); err != nil {
 		return err
 	}
 	now := r.now().UTC()

@@ -65,13 +65,13 @@ type Backend interface {
 
 // Faults is the fault-injection setting of the control API.
 type Faults struct {
-	Mode      string  `json:"mode"` // none | down | error | slow | flaky | drop_after_charge | decline
+	Mode      string  `json:"mode"` // none | down | error | slow | flaky | drop_after_charge | drop_after_refund | decline
 	Status    int     `json:"status,omitempty"`
 	LatencyMS int     `json:"latency_ms,omitempty"`
 	ErrorRate float64 `json:"error_rate,omitempty"` // a probability, not money
 }
 
-var modes = map[string]bool{"": true, "none": true, "down": true, "error": true, "slow": true, "flaky": true, "drop_after_charge": true, "decline": true}
+var modes = map[string]bool{"": true, "none": true, "down": true, "error": true, "slow": true, "flaky": true, "drop_after_charge": true, "drop_after_refund": true, "decline": true}
 
 type declineKey struct{}
 
@@ -81,6 +81,14 @@ type declineKey struct{}
 func Declined(ctx context.Context) bool {
 	v, _ := ctx.Value(declineKey{}).(bool)
 	return v
+}
+
+// RefundMatcher is implemented by backends that can tell a refund request
+// from the rest: the drop_after_refund fault processes refunds and loses
+// their answers while every other request (charges, status and refund
+// queries) is served.
+type RefundMatcher interface {
+	IsRefund(r *http.Request) bool
 }
 
 // Sim is one mounted simulator: a Backend plus faults and control routes.
@@ -336,6 +344,11 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 		case "decline":
 			if r.Method == http.MethodPost && (f.ErrorRate == 0 || s.roll(f.ErrorRate)) {
 				r = r.WithContext(context.WithValue(r.Context(), declineKey{}, true))
+			}
+		case "drop_after_refund":
+			if m, ok := s.Backend.(RefundMatcher); ok && r.Method == http.MethodPost && m.IsRefund(r) {
+				dropAfter(w, r, next)
+				return
 			}
 		case "flaky":
 			rate := f.ErrorRate

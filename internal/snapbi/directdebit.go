@@ -30,6 +30,9 @@ type Wallet struct {
 	StatusPath      string
 	CancelPath      string // "" when the wallet has no cancel API
 	RefundPath      string // "" when the wallet has no refund API
+	// RefundQueryPath is the refund status inquiry; "" when the wallet has
+	// none (a pending refund then waits for the wallet's notification).
+	RefundQueryPath string
 	Scheme          Scheme
 	ChannelID       string // default CHANNEL-ID
 	// URLParamsField names the redirect-URL array: "urlParams" (DANA) or
@@ -87,8 +90,8 @@ type DirectDebitConfig struct {
 	Client Config // BaseURL "" = Wallet.ProductionURL; paths and scheme come from the Wallet
 }
 
-// DirectDebit is a providers.Provider, StatusChecker and WebhookParser for
-// one SNAP BI wallet's direct debit (service code 54) API.
+// DirectDebit is a providers.Provider, StatusChecker, RefundStatusChecker and
+// WebhookParser for one SNAP BI wallet's direct debit (service code 54) API.
 type DirectDebit struct {
 	w   Wallet
 	cfg DirectDebitConfig
@@ -100,9 +103,10 @@ type DirectDebit struct {
 }
 
 var (
-	_ providers.Provider      = (*DirectDebit)(nil)
-	_ providers.StatusChecker = (*DirectDebit)(nil)
-	_ providers.WebhookParser = (*DirectDebit)(nil)
+	_ providers.Provider            = (*DirectDebit)(nil)
+	_ providers.StatusChecker       = (*DirectDebit)(nil)
+	_ providers.RefundStatusChecker = (*DirectDebit)(nil)
+	_ providers.WebhookParser       = (*DirectDebit)(nil)
 )
 
 // NewDirectDebit validates the configuration; errors are plain and name
@@ -455,6 +459,68 @@ func (d *DirectDebit) Refund(ctx context.Context, req *providers.RefundRequest) 
 	}
 	return &providers.RefundResult{ProviderRefundID: resp.RefundNo, Status: st}, nil
 }
+
+// RefundQueryResponse is the refund status inquiry's answer.
+type RefundQueryResponse struct {
+	Envelope
+	OriginalPartnerReferenceNo string `json:"originalPartnerReferenceNo"`
+	OriginalReferenceNo        string `json:"originalReferenceNo"`
+	RefundNo                   string `json:"refundNo"`
+	PartnerRefundNo            string `json:"partnerRefundNo"`
+	RefundAmount               *Money `json:"refundAmount,omitempty"`
+	LatestTransactionStatus    string `json:"latestTransactionStatus"`
+	TransactionStatusDesc      string `json:"transactionStatusDesc"`
+	RefundTime                 string `json:"refundTime,omitempty"`
+}
+
+// RefundStatus asks the wallet's refund status inquiry (Wallet.RefundQueryPath)
+// about the refund sent with partnerRefundNo = req.RefundID. No wallet
+// publishes this inquiry in its SDK, so it follows SNAP BI's debit/status
+// shape for the refund service (58): the request names the payment
+// (originalPartnerReferenceNo, originalReferenceNo), the refund
+// (partnerRefundNo, refundNo when known), merchantId and serviceCode "58";
+// the answer's latestTransactionStatus is 00 succeeded, 01–03 pending,
+// 06 failed, 07 not found. Read-only, so X-EXTERNAL-ID is random. A
+// refund the wallet does not know (07, or 404 Transaction Not Found) is
+// Invalid "not_found"; a status we cannot map is pending (recorded,
+// never guessed). Invalid "unsupported" without a RefundQueryPath.
+func (d *DirectDebit) RefundStatus(ctx context.Context, req *providers.RefundStatusRequest) (*providers.RefundResult, error) {
+	if d.w.RefundQueryPath == "" {
+		return nil, providers.Unsupported("%s has no refund status inquiry", d.w.Label)
+	}
+	if req.RefundID == "" || (req.OrderID == "" && req.ProviderPaymentID == "") {
+		return nil, providers.Errorf(providers.Invalid, "invalid_request", "refund id and order id or provider payment id are required")
+	}
+	body := map[string]any{"merchantId": d.cfg.MerchantID, "serviceCode": "58", "partnerRefundNo": req.RefundID}
+	if req.OrderID != "" {
+		body["originalPartnerReferenceNo"] = req.OrderID
+	}
+	if req.ProviderPaymentID != "" {
+		body["originalReferenceNo"] = req.ProviderPaymentID
+	}
+	if req.ProviderRefundID != "" {
+		body["refundNo"] = req.ProviderRefundID
+	}
+	var resp RefundQueryResponse
+	if err := d.c.Do(ctx, Request{Path: d.w.RefundQueryPath, ExternalID: RandomExternalID(), Body: body}, &resp); err != nil {
+		return nil, err
+	}
+	out := &providers.RefundResult{ProviderRefundID: resp.RefundNo, Status: payrouter.RefundPending}
+	switch resp.LatestTransactionStatus {
+	case "00":
+		out.Status = payrouter.RefundSucceeded
+	case "06":
+		out.Status = payrouter.RefundFailed
+	case "07":
+		return nil, &providers.Error{Class: providers.Invalid, Code: "not_found", ProviderCode: "07", Message: d.w.Label + " does not know this refund"}
+	}
+	return out, nil
+}
+
+// CloseReasonField is the additionalInfo key carrying why a "05" order was
+// closed ("EXPIRED" or "CANCELLED"). It is not in any wallet's public
+// documentation; the simulator sets it, and a wallet that omits it gets
+// the wallet default (Wallet.ClosedMeansExpired).
 
 // CloseReasonField is the default additionalInfo key carrying why a "05"
 // order was closed ("EXPIRED" or "CANCELLED"). DANA's query-payment model

@@ -7,11 +7,13 @@
 // /payment-gateway/v1.0/debit/payment-host-to-host.htm (service 54,
 // idempotent on merchantId+partnerReferenceNo); query
 // /payment-gateway/v1.0/debit/status.htm; cancel …/debit/cancel.htm;
-// refund …/debit/refund.htm; finish notify POSTed by DANA to the merchant's
-// URL, signed asymmetrically. Payment Gateway calls carry no B2B access
-// token and no Authorization header (the SDK never calls an access-token
-// endpoint for them), only X-TIMESTAMP, X-PARTNER-ID, X-EXTERNAL-ID,
-// CHANNEL-ID and X-SIGNATURE = SHA256withRSA over
+// refund …/debit/refund.htm; refund inquiry …/debit/refund-query.htm (not
+// in DANA's SDK: SNAP BI's status shape for service 58, see
+// snapbi.DirectDebit.RefundStatus); finish notify POSTed by DANA to the
+// merchant's URL, signed asymmetrically. Payment Gateway calls carry no B2B
+// access token and no Authorization header (the SDK never calls an
+// access-token endpoint for them), only X-TIMESTAMP, X-PARTNER-ID,
+// X-EXTERNAL-ID, CHANNEL-ID and X-SIGNATURE = SHA256withRSA over
 // METHOD:path:hex(sha256(minified body)):timestamp, where path is the full
 // path of the URL (a path prefix of the base URL included). Production base
 // https://api.saas.dana.id (sandbox https://api.sandbox.dana.id).
@@ -63,6 +65,7 @@ func Wallet() snapbi.Wallet {
 		StatusPath:             "/payment-gateway/v1.0/debit/status.htm",
 		CancelPath:             "/payment-gateway/v1.0/debit/cancel.htm",
 		RefundPath:             "/payment-gateway/v1.0/debit/refund.htm",
+		RefundQueryPath:        "/payment-gateway/v1.0/debit/refund-query.htm",
 		Scheme:                 snapbi.Asymmetric,
 		ChannelID:              "95221",
 		URLParamsField:         "urlParams",
@@ -88,8 +91,8 @@ func Wallet() snapbi.Wallet {
 	}
 }
 
-// Provider is the DANA adapter: providers.Provider, StatusChecker and
-// WebhookParser (all from snapbi.DirectDebit).
+// Provider is the DANA adapter: providers.Provider, StatusChecker,
+// RefundStatusChecker and WebhookParser (all from snapbi.DirectDebit).
 type Provider struct{ *snapbi.DirectDebit }
 
 // New validates cfg and builds the adapter; errors name the missing

@@ -6,7 +6,9 @@
 // (SHA256withRSA over clientId|timestamp); payment POST
 // /v1.0/debit/payment-host-to-host (service 54) with the redirect URL array
 // named "urlParam"; status /v1.0/debit/status; cancel /v1.0/debit/cancel;
-// refund /v1.0/debit/refund. Transaction requests use the SYMMETRIC
+// refund /v1.0/debit/refund; refund inquiry /v1.0/debit/refund-query (not
+// public: SNAP BI's status shape for service 58, see
+// snapbi.DirectDebit.RefundStatus). Transaction requests use the SYMMETRIC
 // signature, base64(HMAC-SHA512(client secret,
 // METHOD:path:accessToken:hex(sha256(body)):timestamp)), so ClientSecret
 // is required. The answer carries webRedirectUrl and appRedirectUrl
@@ -40,6 +42,7 @@ func Wallet() snapbi.Wallet {
 		StatusPath:      "/v1.0/debit/status",
 		CancelPath:      "/v1.0/debit/cancel",
 		RefundPath:      "/v1.0/debit/refund",
+		RefundQueryPath: "/v1.0/debit/refund-query",
 		Scheme:          snapbi.Symmetric,
 		ChannelID:       "95221",
 		URLParamsField:  "urlParam",
@@ -47,8 +50,8 @@ func Wallet() snapbi.Wallet {
 	}
 }
 
-// Provider is the GoPay adapter: providers.Provider, StatusChecker and
-// WebhookParser (all from snapbi.DirectDebit).
+// Provider is the GoPay adapter: providers.Provider, StatusChecker,
+// RefundStatusChecker and WebhookParser (all from snapbi.DirectDebit).
 type Provider struct{ *snapbi.DirectDebit }
 
 // New validates cfg and builds the adapter; errors name the missing

@@ -87,9 +87,10 @@ type Provider struct {
 }
 
 var (
-	_ providers.Provider      = (*Provider)(nil)
-	_ providers.StatusChecker = (*Provider)(nil)
-	_ providers.WebhookParser = (*Provider)(nil)
+	_ providers.Provider            = (*Provider)(nil)
+	_ providers.StatusChecker       = (*Provider)(nil)
+	_ providers.RefundStatusChecker = (*Provider)(nil)
+	_ providers.WebhookParser       = (*Provider)(nil)
 )
 
 // banks lists the bank_transfer banks Midtrans takes; mandiri is the echannel
@@ -696,6 +697,35 @@ func (p *Provider) Refund(ctx context.Context, req *providers.RefundRequest) (*p
 		out.Status = payrouter.RefundPending
 	}
 	return out, nil
+}
+
+// RefundStatus finds a refund in the refunds[] of GET /v2/{id}/status by
+// its refund_key (req.RefundID) or refund_chargeback_uuid. Midtrans lists
+// a refund there once it is done and has no failed-refund state, so a
+// listed refund is succeeded and one not listed (or a transaction Midtrans
+// does not know) is Invalid "not_found".
+func (p *Provider) RefundStatus(ctx context.Context, req *providers.RefundStatusRequest) (*providers.RefundResult, error) {
+	id := req.ProviderPaymentID
+	if id == "" {
+		id = req.OrderID
+	}
+	if id == "" || (req.RefundID == "" && req.ProviderRefundID == "") {
+		return nil, providers.Errorf(providers.Invalid, "invalid_request", "provider payment id and refund id are required")
+	}
+	st, err := p.status(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, rf := range st.Refunds {
+		if (req.RefundID != "" && rf.RefundKey == req.RefundID) || (req.ProviderRefundID != "" && rf.RefundChargebackUUID == req.ProviderRefundID) {
+			out := &providers.RefundResult{ProviderRefundID: rf.RefundChargebackUUID, Status: payrouter.RefundSucceeded}
+			if out.ProviderRefundID == "" && rf.RefundChargebackID != 0 {
+				out.ProviderRefundID = strconv.Itoa(rf.RefundChargebackID)
+			}
+			return out, nil
+		}
+	}
+	return nil, providers.Errorf(providers.Invalid, "not_found", "midtrans lists no refund with this refund key")
 }
 
 // Status asks GET /v2/{id}/status, by transaction id or, when that is

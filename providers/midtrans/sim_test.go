@@ -641,3 +641,56 @@ func TestServerKeyNeverLogged(t *testing.T) {
 		t.Fatalf("the adapter wrote to stdout/stderr: %q", buf.String())
 	}
 }
+
+// A refund whose answer was lost (refunded, connection dropped) is found in
+// the status refunds[] by its refund key, by provider or order id; one
+// never sent is not_found.
+func TestRefundStatus(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	req := authReq(payrouter.MethodCard, 10000)
+	req.Token = "tok_sandbox_success"
+	res, err := e.p.Authorize(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &providers.RefundStatusRequest{ProviderPaymentID: res.ProviderPaymentID, OrderID: req.OrderID(), RefundID: "re_lost", Amount: 4000, Currency: "IDR"}
+	_, err = e.p.RefundStatus(ctx, q)
+	if pe := errClass(t, err); pe.Class != providers.Invalid || pe.Code != "not_found" {
+		t.Fatalf("RefundStatus before the refund = %v, want invalid/not_found", pe)
+	}
+	if err := e.sim.SetFaults(sim.Faults{Mode: "drop_after_refund"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.Refund(ctx, &providers.RefundRequest{ProviderPaymentID: res.ProviderPaymentID, RefundID: "re_lost", IdempotencyKey: "re_lost",
+		Amount: 4000, Currency: "IDR", Method: payrouter.MethodCard})
+	if pe := errClass(t, err); pe.Class != providers.Ambiguous {
+		t.Fatalf("Refund with its answer dropped = %v, want ambiguous", pe)
+	}
+	// The fault loses only refund answers: status queries are served.
+	for _, by := range []*providers.RefundStatusRequest{q, {OrderID: req.OrderID(), RefundID: "re_lost"}} {
+		got, err := e.p.RefundStatus(ctx, by)
+		if err != nil {
+			t.Fatalf("RefundStatus(%+v): %v", by, err)
+		}
+		if got.Status != payrouter.RefundSucceeded || got.ProviderRefundID == "" {
+			t.Errorf("RefundStatus(%+v) = %+v, want succeeded with the chargeback uuid", by, got)
+		}
+	}
+	_, err = e.p.RefundStatus(ctx, &providers.RefundStatusRequest{ProviderPaymentID: res.ProviderPaymentID, RefundID: "re_other"})
+	if pe := errClass(t, err); pe.Code != "not_found" {
+		t.Errorf("RefundStatus of another refund key = %v, want not_found", pe)
+	}
+	found := false
+	for _, l := range e.be.Ledger() {
+		if l.ID == res.ProviderPaymentID || l.Reference == req.OrderID() {
+			found = true
+			if l.Refunded != 4000 {
+				t.Errorf("ledger refunded = %d, want 4000 (once)", l.Refunded)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("ledger has no entry for %s", res.ProviderPaymentID)
+	}
+}

@@ -5,7 +5,9 @@
 // Wire facts from OVO's public docs: B2B token POST
 // /OVOSNAP/v1.0/access-token/b2b; direct debit POST
 // /OVOSNAP/v2.0/debit/payment-host-to-host; refund /OVOSNAP/v2.0/debit/refund;
-// status /OVOSNAP/v2.0/debit/status; hosts https://apigw.ovo.id
+// status /OVOSNAP/v2.0/debit/status; refund inquiry
+// /OVOSNAP/v2.0/debit/refund-query (not public: SNAP BI's status shape for
+// service 58, see snapbi.DirectDebit.RefundStatus); hosts https://apigw.ovo.id
 // (production), https://app.byte-stack.net (staging). OVO publishes no
 // cancel endpoint: Cancel returns an Invalid "unsupported" error and an
 // unpaid payment lapses at its expiry.
@@ -46,6 +48,7 @@ func Wallet() snapbi.Wallet {
 		PaymentPath:     "/OVOSNAP/v2.0/debit/payment-host-to-host",
 		StatusPath:      "/OVOSNAP/v2.0/debit/status",
 		RefundPath:      "/OVOSNAP/v2.0/debit/refund",
+		RefundQueryPath: "/OVOSNAP/v2.0/debit/refund-query",
 		Scheme:          snapbi.Asymmetric,
 		ChannelID:       "95221",
 		URLParamsField:  "urlParams",
@@ -53,8 +56,8 @@ func Wallet() snapbi.Wallet {
 	}
 }
 
-// Provider is the OVO adapter: providers.Provider, StatusChecker and
-// WebhookParser (all from snapbi.DirectDebit).
+// Provider is the OVO adapter: providers.Provider, StatusChecker,
+// RefundStatusChecker and WebhookParser (all from snapbi.DirectDebit).
 type Provider struct{ *snapbi.DirectDebit }
 
 // New validates cfg and builds the adapter; errors name the missing

@@ -60,10 +60,11 @@ type Provider struct {
 }
 
 var (
-	_ providers.Provider         = (*Provider)(nil)
-	_ providers.StatusChecker    = (*Provider)(nil)
-	_ providers.WebhookParser    = (*Provider)(nil)
-	_ providers.SettlementLister = (*Provider)(nil)
+	_ providers.Provider            = (*Provider)(nil)
+	_ providers.StatusChecker       = (*Provider)(nil)
+	_ providers.RefundStatusChecker = (*Provider)(nil)
+	_ providers.WebhookParser       = (*Provider)(nil)
+	_ providers.SettlementLister    = (*Provider)(nil)
 )
 
 // New builds a Provider. It fails when the secret key is missing or the
@@ -317,6 +318,48 @@ func (p *Provider) Refund(ctx context.Context, req *providers.RefundRequest) (*p
 		return nil, classify(err, rec)
 	}
 	return &providers.RefundResult{ProviderRefundID: r.ID, Status: refundStatus(r.Status)}, nil
+}
+
+// RefundStatus reads a refund: GET /v1/refunds/{id} when its id is known,
+// else GET /v1/refunds?payment_intent=… for the refund tagged
+// metadata payrouter_refund_id = req.RefundID (the answer to the create
+// was lost). A refund Stripe does not have is Invalid "not_found".
+func (p *Provider) RefundStatus(ctx context.Context, req *providers.RefundStatusRequest) (*providers.RefundResult, error) {
+	rec := &callRecord{}
+	if req.ProviderRefundID != "" {
+		params := &stripeapi.RefundParams{}
+		params.Context = rec.with(ctx)
+		r, err := p.api.Refunds.Get(req.ProviderRefundID, params)
+		if err != nil {
+			return nil, classify(err, rec)
+		}
+		return &providers.RefundResult{ProviderRefundID: r.ID, Status: refundStatus(r.Status)}, nil
+	}
+	if req.RefundID == "" {
+		return nil, providers.Errorf(providers.Invalid, "parameter_missing", "refund id or provider refund id is required")
+	}
+	id := req.ProviderPaymentID
+	if id == "" {
+		pi, err := p.search(ctx, req.OrderID)
+		if err != nil {
+			return nil, err
+		}
+		id = pi.ID
+	}
+	params := &stripeapi.RefundListParams{PaymentIntent: stripeapi.String(id)}
+	params.Limit = stripeapi.Int64(100)
+	params.Context = rec.with(ctx)
+	it := p.api.Refunds.List(params)
+	for it.Next() {
+		r := it.Refund()
+		if r.Metadata["payrouter_refund_id"] == req.RefundID {
+			return &providers.RefundResult{ProviderRefundID: r.ID, Status: refundStatus(r.Status)}, nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, classify(err, rec)
+	}
+	return nil, providers.Errorf(providers.Invalid, "not_found", "no Stripe refund for this refund id")
 }
 
 // Status retrieves a PaymentIntent by id or, when only req.OrderID is

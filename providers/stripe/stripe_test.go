@@ -663,3 +663,59 @@ func TestSettlements(t *testing.T) {
 		t.Errorf("future window = %d settlements, %v; want none", len(got), err)
 	}
 }
+
+// A refund whose answer was lost (the simulator refunds, then drops the
+// connection) is found by its payrouter refund id; one never sent is
+// not_found; a known provider refund id reads it directly.
+func TestRefundStatus(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.p.Authorize(t.Context(), authReq(newKey(), 1000, "SGD", "pm_card_visa", payrouter.CaptureAutomatic))
+	if err != nil {
+		t.Fatalf("Authorize: %v", err)
+	}
+	q := &providers.RefundStatusRequest{ProviderPaymentID: res.ProviderPaymentID, RefundID: "re_payrouter_1", Amount: 400, Currency: "SGD"}
+	_, err = e.p.RefundStatus(t.Context(), q)
+	wantErr(t, err, providers.Invalid, "not_found")
+
+	if err := e.sim.SetFaults(sim.Faults{Mode: "drop_after_refund"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.Refund(t.Context(), &providers.RefundRequest{ProviderPaymentID: res.ProviderPaymentID, RefundID: q.RefundID,
+		IdempotencyKey: q.RefundID, Amount: 400, Currency: "SGD"})
+	wantErr(t, err, providers.Ambiguous, "")
+	if err := e.sim.SetFaults(sim.Faults{Mode: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.p.RefundStatus(t.Context(), q)
+	if err != nil {
+		t.Fatalf("RefundStatus after a lost answer: %v", err)
+	}
+	if got.Status != payrouter.RefundSucceeded || !strings.HasPrefix(got.ProviderRefundID, "re_") {
+		t.Errorf("RefundStatus = %+v, want succeeded re_…", got)
+	}
+	byID, err := e.p.RefundStatus(t.Context(), &providers.RefundStatusRequest{ProviderRefundID: got.ProviderRefundID})
+	if err != nil || byID.ProviderRefundID != got.ProviderRefundID || byID.Status != payrouter.RefundSucceeded {
+		t.Errorf("RefundStatus by provider id = %+v, %v; want %s succeeded", byID, err, got.ProviderRefundID)
+	}
+	// By order id only (the payment's provider id unknown): found through
+	// the PaymentIntent search.
+	byOrder, err := e.p.RefundStatus(t.Context(), &providers.RefundStatusRequest{OrderID: authOrder(t, e, res.ProviderPaymentID), RefundID: q.RefundID})
+	if err != nil || byOrder.ProviderRefundID != got.ProviderRefundID {
+		t.Errorf("RefundStatus by order id = %+v, %v; want %s", byOrder, err, got.ProviderRefundID)
+	}
+	_, err = e.p.RefundStatus(t.Context(), &providers.RefundStatusRequest{ProviderRefundID: "re_nope"})
+	wantErr(t, err, providers.Invalid, "not_found")
+	if l := ledgerEntry(t, e, res.ProviderPaymentID); l.Refunded != 400 {
+		t.Errorf("ledger refunded = %d, want 400 (refunded once)", l.Refunded)
+	}
+}
+
+// authOrder is the order id (metadata order_id) of a PaymentIntent.
+func authOrder(t *testing.T, e *env, piID string) string {
+	t.Helper()
+	l := ledgerEntry(t, e, piID)
+	if l.Reference == "" {
+		t.Fatalf("ledger entry %s has no order id", piID)
+	}
+	return l.Reference
+}

@@ -468,3 +468,47 @@ func TestForgedWebhooks(t *testing.T) {
 		}
 	})
 }
+
+// A refund whose answer was lost (refunded, connection dropped) is found
+// by its reference_id under the payment request, then by its own id; one
+// never sent is not_found.
+func TestRefundStatus(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	req := authReq(payrouter.MethodDANA, 10000)
+	res, err := e.p.Authorize(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.be.Pay(ctx, res.ProviderPaymentID, sim.OutcomeSuccess); err != nil {
+		t.Fatal(err)
+	}
+	q := &providers.RefundStatusRequest{ProviderPaymentID: res.ProviderPaymentID, OrderID: req.OrderID(), RefundID: "re_" + req.PaymentID, Amount: 4000, Currency: "IDR"}
+	_, err = e.p.RefundStatus(ctx, q)
+	if pe := errClass(t, err); pe.Class != providers.Invalid || pe.Code != "not_found" {
+		t.Fatalf("RefundStatus before the refund = %v, want invalid/not_found", pe)
+	}
+	if err := e.sim.SetFaults(sim.Faults{Mode: "drop_after_refund"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.Refund(ctx, &providers.RefundRequest{ProviderPaymentID: res.ProviderPaymentID, RefundID: q.RefundID, IdempotencyKey: q.RefundID,
+		Amount: 4000, Currency: "IDR", Method: payrouter.MethodDANA})
+	if pe := errClass(t, err); pe.Class != providers.Ambiguous {
+		t.Fatalf("Refund with its answer dropped = %v, want ambiguous", pe)
+	}
+	got, err := e.p.RefundStatus(ctx, q) // served: only refund answers are dropped
+	if err != nil || got.Status != payrouter.RefundSucceeded || got.ProviderRefundID == "" {
+		t.Fatalf("RefundStatus after a lost answer = %+v, %v; want succeeded", got, err)
+	}
+	byID, err := e.p.RefundStatus(ctx, &providers.RefundStatusRequest{ProviderRefundID: got.ProviderRefundID})
+	if err != nil || byID.ProviderRefundID != got.ProviderRefundID || byID.Status != payrouter.RefundSucceeded {
+		t.Errorf("RefundStatus by id = %+v, %v", byID, err)
+	}
+	_, err = e.p.RefundStatus(ctx, &providers.RefundStatusRequest{ProviderRefundID: "rfd-nope"})
+	if pe := errClass(t, err); pe.Code != "not_found" {
+		t.Errorf("RefundStatus of an unknown id = %v, want not_found", pe)
+	}
+	if got := ledger(t, e, res.ProviderPaymentID).Refunded; got != 4000 {
+		t.Errorf("ledger refunded = %d, want 4000 (once)", got)
+	}
+}

@@ -74,9 +74,10 @@ type Provider struct {
 }
 
 var (
-	_ providers.Provider      = (*Provider)(nil)
-	_ providers.StatusChecker = (*Provider)(nil)
-	_ providers.WebhookParser = (*Provider)(nil)
+	_ providers.Provider            = (*Provider)(nil)
+	_ providers.StatusChecker       = (*Provider)(nil)
+	_ providers.RefundStatusChecker = (*Provider)(nil)
+	_ providers.WebhookParser       = (*Provider)(nil)
 )
 
 // New validates cfg and returns a Provider.
@@ -707,6 +708,52 @@ func refundStatus(s string) payrouter.RefundStatus {
 		return payrouter.RefundFailed
 	}
 	return payrouter.RefundPending
+}
+
+// xenditRefund is Xendit's Refund object (the fields we read).
+type xenditRefund struct {
+	ID               string  `json:"id"`
+	PaymentRequestID string  `json:"payment_request_id"`
+	ReferenceID      *string `json:"reference_id"`
+	Status           string  `json:"status"`
+	FailureCode      *string `json:"failure_code"`
+}
+
+// RefundStatus reads a refund: GET /refunds/{id} when its id is known,
+// else GET /refunds?payment_request_id=… for the one whose reference_id is
+// req.RefundID (the answer to the create was lost). A refund Xendit does
+// not have is Invalid "not_found".
+func (p *Provider) RefundStatus(ctx context.Context, req *providers.RefundStatusRequest) (*providers.RefundResult, error) {
+	if req.ProviderRefundID != "" {
+		var rf xenditRefund
+		if err := p.do(ctx, http.MethodGet, "/refunds/"+url.PathEscape(req.ProviderRefundID), "", nil, nil, &rf); err != nil {
+			return nil, err
+		}
+		return &providers.RefundResult{ProviderRefundID: rf.ID, Status: refundStatus(rf.Status)}, nil
+	}
+	if req.ProviderPaymentID == "" || req.RefundID == "" {
+		return nil, providers.Errorf(providers.Invalid, "invalid_request", "provider payment id and refund id are required")
+	}
+	q := url.Values{"payment_request_id": {req.ProviderPaymentID}, "limit": {"100"}}
+	for {
+		var list struct {
+			Data    []xenditRefund `json:"data"`
+			HasMore bool           `json:"has_more"`
+		}
+		if err := p.do(ctx, http.MethodGet, "/refunds?"+q.Encode(), "", nil, nil, &list); err != nil {
+			return nil, err
+		}
+		for _, rf := range list.Data {
+			if rf.ReferenceID != nil && *rf.ReferenceID == req.RefundID {
+				return &providers.RefundResult{ProviderRefundID: rf.ID, Status: refundStatus(rf.Status)}, nil
+			}
+		}
+		if !list.HasMore || len(list.Data) == 0 {
+			break
+		}
+		q.Set("after_id", list.Data[len(list.Data)-1].ID)
+	}
+	return nil, &providers.Error{Class: providers.Invalid, Code: "not_found", HTTPStatus: 200, Message: "xendit has no refund with reference_id " + req.RefundID}
 }
 
 // Status reads a payment request by id, or by reference_id (the order id)

@@ -600,6 +600,13 @@ func (b *Backend) capture(r *http.Request, body []byte) answer {
 	})
 }
 
+// IsRefund reports a refund request, POST /v2/{id}/refund
+// (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	return r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "v2" && parts[2] == "refund"
+}
+
 func (b *Backend) refund(r *http.Request, body []byte) answer {
 	var req struct {
 		RefundKey string `json:"refund_key"`

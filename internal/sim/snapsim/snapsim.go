@@ -60,6 +60,9 @@ type Wallet struct {
 	StatusPath      string
 	CancelPath      string // "" = no cancel API (404)
 	RefundPath      string
+	// RefundQueryPath is the refund status inquiry. No wallet documents
+	// one publicly; it follows SNAP BI's debit/status shape for service 58.
+	RefundQueryPath string
 	Symmetric       bool                    // HMAC-SHA512 transaction signatures (GoPay)
 	NeedsPhone      bool                    // additionalInfo.phoneNumber required (OVO)
 	Deeplink        func(ref string) string // appRedirectUrl; nil = not in the wallet's response
@@ -85,10 +88,11 @@ type Wallet struct {
 func DANA() Wallet {
 	return Wallet{
 		Name: "dana", Method: "dana",
-		PaymentPath: "/payment-gateway/v1.0/debit/payment-host-to-host.htm",
-		StatusPath:  "/payment-gateway/v1.0/debit/status.htm",
-		CancelPath:  "/payment-gateway/v1.0/debit/cancel.htm",
-		RefundPath:  "/payment-gateway/v1.0/debit/refund.htm",
+		PaymentPath:     "/payment-gateway/v1.0/debit/payment-host-to-host.htm",
+		StatusPath:      "/payment-gateway/v1.0/debit/status.htm",
+		CancelPath:      "/payment-gateway/v1.0/debit/cancel.htm",
+		RefundPath:      "/payment-gateway/v1.0/debit/refund.htm",
+		RefundQueryPath: "/payment-gateway/v1.0/debit/refund-query.htm",
 		// dana-go payment_gateway/v1 models' requiredProperties.
 		Required: map[string][]string{
 			"54": {"partnerReferenceNo", "merchantId", "amount.value", "amount.currency", "validUpTo", "urlParams",
@@ -112,6 +116,7 @@ func OVO() Wallet {
 		PaymentPath:     "/OVOSNAP/v2.0/debit/payment-host-to-host",
 		StatusPath:      "/OVOSNAP/v2.0/debit/status",
 		RefundPath:      "/OVOSNAP/v2.0/debit/refund",
+		RefundQueryPath: "/OVOSNAP/v2.0/debit/refund-query",
 		NeedsPhone:      true,
 		Deeplink:        func(ref string) string { return "ovo://payment?referenceNo=" + url.QueryEscape(ref) },
 		Refunded:        true,
@@ -130,6 +135,7 @@ func GoPay() Wallet {
 		StatusPath:      "/v1.0/debit/status",
 		CancelPath:      "/v1.0/debit/cancel",
 		RefundPath:      "/v1.0/debit/refund",
+		RefundQueryPath: "/v1.0/debit/refund-query",
 		Symmetric:       true,
 		Refunded:        true,
 		FailedStatus:    "06",
@@ -269,6 +275,12 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		service, handle = "57", b.cancel
 	case wl.RefundPath:
 		service, handle = "58", b.refund
+	case wl.RefundQueryPath:
+		service, handle = "58", b.refundQuery
+	}
+	required := service
+	if r.URL.Path == wl.RefundQueryPath {
+		required = "58-query" // an inquiry, not a refund: none of the refund's fields
 	}
 	if handle == nil {
 		write(w, snapErr(404, "00", "00", "Not Found"))
@@ -278,7 +290,7 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		write(w, rep)
 		return
 	}
-	if rep := b.validate(body, service); rep != nil {
+	if rep := b.validate(body, service, required); rep != nil {
 		write(w, rep)
 		return
 	}
@@ -387,12 +399,12 @@ func requestPath(r *http.Request) string {
 
 // validate checks the wallet's required fields and formats for service;
 // nil means the request may be processed.
-func (b *Backend) validate(body []byte, service string) *sim.Replay {
+func (b *Backend) validate(body []byte, service, required string) *sim.Replay {
 	var doc map[string]any
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return snapErr(400, service, "00", "Bad Request")
 	}
-	for _, p := range b.o.Wallet.Required[service] {
+	for _, p := range b.o.Wallet.Required[required] {
 		v, ok := lookup(doc, p)
 		if s, isStr := v.(string); !ok || v == nil || (isStr && s == "") {
 			return snapErr(400, service, "02", "Invalid Mandatory Field ["+p+"]")
@@ -650,6 +662,54 @@ func (b *Backend) refund(body []byte) *sim.Replay {
 		"refundAmount":               money(rec.amount),
 		"refundTime":                 snapbi.Timestamp(rec.at),
 	})
+}
+
+// IsRefund reports a refund request, not its status inquiry
+// (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == b.o.Wallet.RefundPath
+}
+
+// refundQuery answers the refund status inquiry for partnerRefundNo:
+// latestTransactionStatus 00 for a refund it made (refunds succeed at
+// once here), 07 for one it never received.
+func (b *Backend) refundQuery(body []byte) *sim.Replay {
+	var req struct {
+		origRef
+		PartnerRefundNo string `json:"partnerRefundNo"`
+		ServiceCode     string `json:"serviceCode"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return snapErr(400, "58", "00", "Bad Request")
+	}
+	if req.PartnerRefundNo == "" {
+		return snapErr(400, "58", "02", "Invalid Mandatory Field [partnerRefundNo]")
+	}
+	if req.ServiceCode != "58" {
+		return snapErr(400, "58", "01", "Invalid Field Format [serviceCode]")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.find(req.OriginalReferenceNo, req.OriginalPartnerReferenceNo)
+	if t == nil {
+		return snapErr(404, "58", "01", "Transaction Not Found")
+	}
+	rec, seen := t.refunds[req.PartnerRefundNo]
+	resp := map[string]any{
+		"originalPartnerReferenceNo": t.pref,
+		"originalReferenceNo":        t.ref,
+		"partnerRefundNo":            req.PartnerRefundNo,
+		"latestTransactionStatus":    "07",
+		"transactionStatusDesc":      statusDesc["07"],
+	}
+	if seen {
+		resp["refundNo"] = rec.no
+		resp["refundAmount"] = money(rec.amount)
+		resp["refundTime"] = snapbi.Timestamp(rec.at)
+		resp["latestTransactionStatus"] = "00"
+		resp["transactionStatusDesc"] = statusDesc["00"]
+	}
+	return ok("58", resp)
 }
 
 var ledgerStatus = map[string]string{

@@ -141,6 +141,7 @@ func New(opts Options) *Backend {
 	m.HandleFunc("POST /v1/payment_intents/{id}/cancel", b.post(b.cancel))
 	m.HandleFunc("POST /v1/refunds", b.post(b.createRefund))
 	m.HandleFunc("GET /v1/refunds/{id}", b.authed(b.retrieveRefund))
+	m.HandleFunc("GET /v1/refunds", b.authed(b.listRefunds))
 	m.HandleFunc("GET /v1/balance_transactions", b.authed(b.listBalance))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, apiErr(404, "invalid_request_error", "", "Unrecognized request URL ("+r.Method+": "+r.URL.Path+").", ""))
@@ -677,6 +678,57 @@ func (b *Backend) retrieveRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sim.WriteJSON(w, 200, b.refundJSON(rf))
+}
+
+// listRefunds is GET /v1/refunds, newest first, filtered by payment_intent
+// or charge as Stripe does; limit (1–100, default 10) and starting_after
+// page through them.
+func (b *Backend) listRefunds(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 10
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			writeErr(w, apiErr(400, "invalid_request_error", "parameter_invalid_integer", "Invalid integer: "+s, "limit"))
+			return
+		}
+		limit = n
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var all []*refund
+	for _, rf := range b.refunds {
+		if pi := q.Get("payment_intent"); pi != "" && rf.PaymentIntent != pi {
+			continue
+		}
+		if ch := q.Get("charge"); ch != "" && rf.Charge != ch {
+			continue
+		}
+		all = append(all, rf)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
+	if after := q.Get("starting_after"); after != "" {
+		for i, rf := range all {
+			if rf.ID == after {
+				all = all[i+1:]
+				break
+			}
+		}
+	}
+	more := len(all) > limit
+	if more {
+		all = all[:limit]
+	}
+	data := make([]any, 0, len(all))
+	for _, rf := range all {
+		data = append(data, b.refundJSON(rf))
+	}
+	sim.WriteJSON(w, 200, map[string]any{"object": "list", "url": "/v1/refunds", "has_more": more, "data": data})
+}
+
+// IsRefund reports a refund create (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/v1/refunds"
 }
 
 // ---- Balance transactions ----

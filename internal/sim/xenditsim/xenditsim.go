@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -139,6 +140,8 @@ func New(o Options) *Backend {
 	if o.Fees == nil {
 		b.opts.Fees = DefaultFees()
 	}
+	b.mux.HandleFunc("GET /refunds/{id}", b.getRefund)
+	b.mux.HandleFunc("GET /refunds", b.listRefunds)
 	return b
 }
 
@@ -654,17 +657,96 @@ func (b *Backend) refund(r *http.Request, body []byte) answer {
 	rf := refund{ID: "rfd-" + uuid(), ReferenceID: req.ReferenceID, Reason: req.Reason, Amount: amount, Created: now}
 	p.Refunds = append(p.Refunds, rf)
 	b.recordRefundLocked(p, rf)
-	obj := map[string]any{
-		"id": rf.ID, "payment_request_id": p.ID, "payment_id": p.PaymentID, "invoice_id": nil, "reference_id": rf.ReferenceID,
-		"amount": wire(amount, p.Currency), "currency": p.Currency, "country": "ID", "channel_code": p.ChannelCode,
-		"payment_method_type": p.Type, "status": "SUCCEEDED", "reason": rf.Reason, "failure_code": nil, "refund_fee_amount": nil,
-		"metadata": nil, "created": now.UTC().Format(time.RFC3339Nano), "updated": now.UTC().Format(time.RFC3339Nano),
-	}
+	obj := refundObject(p, rf)
 	hook, _ := json.Marshal(map[string]any{"event": "refund.succeeded", "business_id": b.opts.BusinessID,
 		"created": now.UTC().Format(time.RFC3339Nano), "data": obj})
 	b.mu.Unlock()
 	b.notifyAsync(hook)
 	return answer{http.StatusOK, obj}
+}
+
+// IsRefund reports a refund create (sim.RefundMatcher).
+func (b *Backend) IsRefund(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/refunds"
+}
+
+// refundObject is Xendit's Refund object. Refunds succeed at once here.
+func refundObject(p *pr, rf refund) map[string]any {
+	var ref any
+	if rf.ReferenceID != "" {
+		ref = rf.ReferenceID
+	}
+	return map[string]any{
+		"id": rf.ID, "payment_request_id": p.ID, "payment_id": p.PaymentID, "invoice_id": nil, "reference_id": ref,
+		"amount": wire(rf.Amount, p.Currency), "currency": p.Currency, "country": "ID", "channel_code": p.ChannelCode,
+		"payment_method_type": p.Type, "status": "SUCCEEDED", "reason": rf.Reason, "failure_code": nil, "refund_fee_amount": nil,
+		"metadata": nil, "created": rf.Created.UTC().Format(time.RFC3339Nano), "updated": rf.Created.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// getRefund is GET /refunds/{id}.
+func (b *Backend) getRefund(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	var obj map[string]any
+	for _, id := range b.order {
+		p := b.prs[id]
+		for _, rf := range p.Refunds {
+			if rf.ID == r.PathValue("id") {
+				obj = refundObject(p, rf)
+			}
+		}
+	}
+	b.mu.Unlock()
+	if obj == nil {
+		a := apiErr(404, "DATA_NOT_FOUND", "refund "+r.PathValue("id")+" was not found")
+		sim.WriteJSON(w, a.status, a.body)
+		return
+	}
+	sim.WriteJSON(w, http.StatusOK, obj)
+}
+
+// listRefunds is GET /refunds, newest first, filtered by
+// payment_request_id; limit (default 10) and after_id page through them.
+func (b *Backend) listRefunds(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 10
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			a := apiErr(400, "API_VALIDATION_ERROR", "limit must be between 1 and 100")
+			sim.WriteJSON(w, a.status, a.body)
+			return
+		}
+		limit = n
+	}
+	b.mu.Lock()
+	var all []map[string]any
+	for i := len(b.order) - 1; i >= 0; i-- {
+		p := b.prs[b.order[i]]
+		if id := q.Get("payment_request_id"); id != "" && p.ID != id {
+			continue
+		}
+		for j := len(p.Refunds) - 1; j >= 0; j-- {
+			all = append(all, refundObject(p, p.Refunds[j]))
+		}
+	}
+	b.mu.Unlock()
+	if after := q.Get("after_id"); after != "" {
+		for i, o := range all {
+			if o["id"] == after {
+				all = all[i+1:]
+				break
+			}
+		}
+	}
+	more := len(all) > limit
+	if more {
+		all = all[:limit]
+	}
+	if all == nil {
+		all = []map[string]any{}
+	}
+	sim.WriteJSON(w, http.StatusOK, map[string]any{"data": all, "has_more": more})
 }
 
 // Ledger lists every payment request, oldest first.

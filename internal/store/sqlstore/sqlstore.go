@@ -689,20 +689,57 @@ func (s *Store) queryPayments(ctx context.Context, q querier, query string, args
 
 // GetPayment reads payment id; merchantID "" skips the merchant check.
 // A missing payment, or another merchant's, is payrouter.ErrNotExist.
+//
+// The payment row and its attempts and refunds are read by separate
+// statements, outside a transaction: a write committing between them
+// would mix two versions (a refund succeeded that amount_refunded does
+// not count yet). Every write bumps the row's version, so the read is
+// kept only when the version is unchanged after the children were read;
+// after a few tries under a busy writer it reads under the write lock.
 func (s *Store) GetPayment(ctx context.Context, merchantID, id string) (*payrouter.Payment, error) {
 	query, args := `SELECT `+paymentCols+` FROM payments WHERE id = ?`, []any{id}
 	if merchantID != "" {
 		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
 	}
-	ps, err := s.queryPayments(ctx, s.r, query, args...)
+	for range consistentReadTries {
+		ps, err := s.queryPayments(ctx, s.r, query, args...)
+		if err != nil {
+			return nil, err
+		}
+		if len(ps) == 0 {
+			return nil, notExist("payment " + id)
+		}
+		var v int64
+		if err := s.r.QueryRowContext(ctx, s.q(`SELECT version FROM payments WHERE id = ?`), id).Scan(&v); err != nil {
+			return nil, fmt.Errorf("store: get payment %s: version: %w", id, err)
+		}
+		if v == ps[0].Revision() {
+			return ps[0], nil
+		}
+	}
+	var p *payrouter.Payment
+	err := s.inTx(ctx, "get payment "+id, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		p, err = scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notExist("payment " + id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: get payment %s: %w", id, err)
+		}
+		return s.loadChildren(ctx, tx, []*payrouter.Payment{p})
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(ps) == 0 {
+	if merchantID != "" && p.MerchantID != merchantID {
 		return nil, notExist("payment " + id)
 	}
-	return ps[0], nil
+	return p, nil
 }
+
+// consistentReadTries bounds GetPayment's optimistic reads.
+const consistentReadTries = 4
 
 // FindPayment finds the payment one of whose attempts at provider has
 // providerPaymentID as its provider payment id or as its idempotency key

@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateCurrent", testUpdateCurrent},
 		{"ReferenceReuse", testReferenceReuse},
 		{"IdempotencyGet", testIdempotencyGet},
+		{"RefundSettleOnce", testRefundSettleOnce},
+		{"ReadConsistent", testReadConsistent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
