@@ -101,6 +101,9 @@ type Guarded struct {
 	// Observe sees every call's outcome: op is authorize|capture|cancel|
 	// refund|status, class is "" on success (metrics).
 	Observe func(provider string, method payrouter.Method, op string, class providers.Class, d time.Duration)
+	// Forced, when set, can hold a method's breaker open whatever its
+	// counts say (ops maintenance): Allow then refuses with its reason.
+	Forced func(method payrouter.Method) (allow bool, why string)
 }
 
 // Guard wraps p. newBreaker makes the breaker of one method (nil: local
@@ -184,6 +187,11 @@ func (g *Guarded) BreakerStates() map[payrouter.Method]string {
 
 // Allow reports whether a call for method may be made now, and why not.
 func (g *Guarded) Allow(m payrouter.Method) (bool, string) {
+	if g.Forced != nil {
+		if ok, why := g.Forced(m); !ok {
+			return false, why
+		}
+	}
 	if g.BreakerState(m) == gobreaker.StateOpen {
 		return false, "breaker open"
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/payrouter/payrouter/internal/httpapi"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/metrics"
+	"github.com/payrouter/payrouter/internal/ops"
 	"github.com/payrouter/payrouter/internal/sim"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/postgres"
@@ -59,6 +60,12 @@ type App struct {
 	Log       *slog.Logger
 	Metrics   *metrics.Metrics
 	URL       string // base URL of this instance
+	Ops       *ops.Service
+	OpsKeys   *ops.Keys
+	Health    *ops.Health
+
+	// background loops run by Serve beside the resolver and the inbox.
+	background []func(context.Context)
 
 	listener net.Listener
 	server   *http.Server
@@ -136,6 +143,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		SoftDeclines: soft, PaymentTTL: cfg.Router.PaymentTTL.D(24 * time.Hour),
 		ResolveBackoff: cfg.Router.ResolveBackoff.D(0),
 	}, a.Log)
+
+	if err := a.wireOps(ctx, mux, guarded); err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	sources := map[string]inbox.Source{}
 	for name, p := range a.Providers {
@@ -230,6 +242,10 @@ func CompileRules(cfg *config.Config, caps map[string]providers.Capabilities) (*
 // ReloadRules re-reads the config file's rules; an invalid file keeps the
 // live rules and is reported.
 func (a *App) ReloadRules() error {
+	if a.Config.Ops.RulesSource == "store" {
+		a.Log.Info("rules come from the store (ops.rules_source: store): file edits are pushed with `payrouter rules push FILE --reason …`; reload ignored")
+		return nil
+	}
 	cfg, err := config.Load(a.Config.Path)
 	if err == nil {
 		var set *rules.RuleSet
@@ -287,6 +303,10 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { defer wg.Done(); a.Inbox.Run(bg, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
+	for _, f := range a.background {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(bg) }()
+	}
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()
