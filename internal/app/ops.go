@@ -12,6 +12,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/breakerstore"
+	"github.com/payrouter/payrouter/internal/console"
 	"github.com/payrouter/payrouter/internal/ops"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/providers"
@@ -104,6 +105,11 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 			forced.Run(ctx, every, func(err error) { a.Log.Warn("ops: breaker overrides", "err", err) })
 		})
 	(&ops.Handler{Service: svc, Keys: keys, Log: a.Log}).Mount(mux)
+	con, err := console.New(svc, keys, a.Log)
+	if err != nil {
+		return err
+	}
+	con.Mount(mux)
 	return nil
 }
 

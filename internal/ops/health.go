@@ -99,14 +99,18 @@ func (h *Health) Stats(provider string, m payrouter.Method, window time.Duration
 }
 
 // Series buckets the last window into n slots, oldest first (the console's
-// charts): calls, success rate and p95 per slot.
+// charts): calls, success rate and p95 per slot. Method "" takes every
+// method of the provider.
 func (h *Health) Series(provider string, m payrouter.Method, window time.Duration, n int) []Window {
 	now := h.now()
 	start := now.Add(-window)
 	step := window / time.Duration(n)
 	buckets := make([][]sample, n)
 	h.mu.Lock()
-	if ss := h.m[healthKey{provider, m}]; ss != nil {
+	for k, ss := range h.m {
+		if k.provider != provider || (m != "" && k.method != m) {
+			continue
+		}
 		for _, s := range ss.s {
 			if s.at.Before(start) {
 				continue
