@@ -161,7 +161,9 @@ func titleOf(view string) string {
 
 type csrfError struct{}
 
-func (csrfError) Error() string { return "the form expired or came from elsewhere (CSRF token mismatch): reload the page and try again" }
+func (csrfError) Error() string {
+	return "the form expired or came from elsewhere (CSRF token mismatch): reload the page and try again"
+}
 
 var errCSRF error = csrfError{}
 
