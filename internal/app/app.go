@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
-	a.Handler = api.Handler(mux)
+	a.Handler = a.Metrics.Instrument(api.Handler(mux))
 	return a, nil
 }
 

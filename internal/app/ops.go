@@ -74,6 +74,11 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 			kind = name
 		}
 		provs = append(provs, ops.Provider{Name: name, Kind: kind, Caps: g.Capabilities()})
+		var ms []payrouter.Method
+		for m := range g.Capabilities().Methods {
+			ms = append(ms, m)
+		}
+		a.Metrics.InitBreakers(name, ms)
 	}
 	sort.Slice(provs, func(i, j int) bool { return provs[i].Name < provs[j].Name })
 	var merchants []string
@@ -98,6 +103,10 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 		return fmt.Errorf("%s: rules from the store: %w", cfg.Path, err)
 	}
 	a.Ops, a.OpsKeys, a.Health = svc, keys, health
+	a.Metrics.RegisterBuildInfo()
+	if sr, ok := a.Store.(store.StatsReader); ok {
+		a.Metrics.WatchStore(sr, 10*time.Second, func(err error) { a.Log.Warn("metrics: store figures", "err", err) })
+	}
 	every := cfg.Ops.PollEvery.D(time.Second)
 	a.background = append(a.background,
 		func(ctx context.Context) { svc.RunSync(ctx, every) },

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,9 @@ type Metrics struct {
 	BreakerTrips  *prometheus.CounterVec
 	RulesReload   *prometheus.CounterVec
 	RulesValid    prometheus.Gauge
+
+	once         sync.Once // registers httpDuration on first Instrument
+	httpDuration *prometheus.HistogramVec
 }
 
 // New registers every collector on a fresh registry.

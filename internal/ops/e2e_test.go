@@ -346,6 +346,38 @@ func testOpsAPI(t *testing.T, driver, dsn string) {
 	if string(au.Data[4].Before) != `{"active":"v2"}` || string(au.Data[4].After) != `{"active":"v1"}` {
 		t.Errorf("rollback before/after: %s → %s", au.Data[4].Before, au.Data[4].After)
 	}
+
+	// Metrics an alert needs (b has not scraped yet: its store figures are fresh).
+	if err := b.Store.RecordAnomaly(context.Background(), &store.Anomaly{Kind: store.AnomalyUnmapped, Provider: "xendit", Detail: "status FOO"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metrics := string(mb)
+	for _, want := range []string{
+		`payrouter_build_info{goversion="go`,
+		`payrouter_http_request_duration_seconds_count{code="201",route="POST /v1/payments"} 3`, // r4, r6, r7 on b
+		`payrouter_breaker_state{method="qris",provider="midtrans"} 0`,                          // never used: initialised
+		`payrouter_payments{method="card",provider="xendit",status="succeeded"} 3`,              // r3, r4, r6
+		`payrouter_payments{method="card",provider="stripe",status="succeeded"} 4`,              // r1, r2, r5, r7
+		`payrouter_anomalies_open 1`,
+		`payrouter_inbox_backlog 0`,
+		`payrouter_resolver_queue_depth 0`,
+		`payrouter_webhook_deliveries{status="dead"} 0`,
+		`payrouter_webhook_delivery_oldest_pending_seconds`,
+		`payrouter_store_stats_ok 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, `route="GET /ops/v1`) {
+		t.Errorf("/metrics records ops routes as merchant API requests")
+	}
 }
 
 func call3(t *testing.T, ti *apptest.TestInstance, key, m, path string, body any) (int, []byte) {

@@ -111,3 +111,29 @@ type AnomalyResolutions interface {
 	// AnomalyResolutions returns the resolutions of the given anomalies.
 	AnomalyResolutions(ctx context.Context, ids []int64) (map[int64]AnomalyResolution, error)
 }
+
+// PaymentCount is the number of payments in one provider × method × status.
+type PaymentCount struct {
+	Provider, Method, Status string
+	N                        int64
+}
+
+// Stats are store-wide figures for alerts (every instance sees the same).
+type Stats struct {
+	Payments []PaymentCount
+	// Failovers counts attempts after a payment's first, by the provider
+	// they went to.
+	Failovers map[string]int64
+	// ResolverDue: payments the resolver should look at now.
+	ResolverDue  int64
+	InboxBacklog int64
+	// Merchant webhook deliveries.
+	DeliveriesPending, DeliveriesDead int64
+	OldestPending                     *time.Time // created_at of the oldest pending delivery
+	AnomaliesOpen                     int64
+}
+
+// StatsReader computes Stats.
+type StatsReader interface {
+	Stats(ctx context.Context, now time.Time) (*Stats, error)
+}

@@ -343,3 +343,71 @@ func (s *Store) AnomalyResolutions(ctx context.Context, ids []int64) (map[int64]
 	}
 	return out, rows.Err()
 }
+
+// --- stats ---
+
+var _ store.StatsReader = (*Store)(nil)
+
+// Stats reads the store-wide figures of /metrics: a few aggregate queries,
+// meant to be cached by the caller (seconds), not run per request.
+func (s *Store) Stats(ctx context.Context, now time.Time) (*store.Stats, error) {
+	st := &store.Stats{Failovers: map[string]int64{}}
+	wrap := func(err error) error { return fmt.Errorf("store: stats: %w", err) }
+	rows, err := s.r.QueryContext(ctx, `SELECT provider, method, status, COUNT(*) FROM payments GROUP BY provider, method, status`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	for rows.Next() {
+		var c store.PaymentCount
+		if err := rows.Scan(&c.Provider, &c.Method, &c.Status, &c.N); err != nil {
+			rows.Close()
+			return nil, wrap(err)
+		}
+		st.Payments = append(st.Payments, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	rows, err = s.r.QueryContext(ctx, `SELECT provider, COUNT(*) FROM attempts WHERE n > 1 GROUP BY provider`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	for rows.Next() {
+		var p string
+		var n int64
+		if err := rows.Scan(&p, &n); err != nil {
+			rows.Close()
+			return nil, wrap(err)
+		}
+		st.Failovers[p] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	one := func(dst *int64, q string, args ...any) error {
+		return s.r.QueryRowContext(ctx, s.q(q), args...).Scan(dst)
+	}
+	if err := one(&st.ResolverDue, `SELECT COUNT(*) FROM payments WHERE resolve_at IS NOT NULL AND resolve_at <= ?`, s.t(now)); err != nil {
+		return nil, wrap(err)
+	}
+	if err := one(&st.InboxBacklog, `SELECT COUNT(*) FROM inbox WHERE outcome = ''`); err != nil {
+		return nil, wrap(err)
+	}
+	if err := one(&st.DeliveriesPending, `SELECT COUNT(*) FROM deliveries WHERE status = 'pending'`); err != nil {
+		return nil, wrap(err)
+	}
+	if err := one(&st.DeliveriesDead, `SELECT COUNT(*) FROM deliveries WHERE status = 'dead'`); err != nil {
+		return nil, wrap(err)
+	}
+	if err := one(&st.AnomaliesOpen, `SELECT COUNT(*) FROM anomalies WHERE id NOT IN (SELECT anomaly_id FROM anomaly_resolutions)`); err != nil {
+		return nil, wrap(err)
+	}
+	var oldest *time.Time
+	if err := s.r.QueryRowContext(ctx, `SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'`).Scan(nullTimeDest{&oldest}); err != nil {
+		return nil, wrap(err)
+	}
+	st.OldestPending = oldest
+	return st, nil
+}
