@@ -103,36 +103,47 @@ func xenditFirst(t *testing.T) string {
 	return out
 }
 
-type storeKind struct {
+type setup struct {
+	driver, dsn string
+	redis       string // "" : breaker overrides in the store
+	prefix      string
+}
+
+var setups = []struct {
 	name string
-	dsn  func(t *testing.T) (driver, dsn string)
+	make func(t *testing.T) setup
+}{
+	{"sqlite", func(t *testing.T) setup { return setup{driver: "sqlite", dsn: filepath.Join(t.TempDir(), "p.db")} }},
+	{"postgres", func(t *testing.T) setup { return setup{driver: "postgres", dsn: apptest.PostgresDSN(t)} }},
+	// Forced-open breakers shared through Redis instead of the store.
+	{"sqlite+redis", func(t *testing.T) setup {
+		url := os.Getenv("PAYROUTER_TEST_REDIS")
+		if url == "" {
+			t.Skip("PAYROUTER_TEST_REDIS is unset; set it (e.g. redis://127.0.0.1:6379/0) to run the ops API with Redis")
+		}
+		return setup{driver: "sqlite", dsn: filepath.Join(t.TempDir(), "p.db"), redis: url,
+			prefix: fmt.Sprintf("payrouter-test:ops:%d:", time.Now().UnixNano())}
+	}},
 }
 
-var stores = []storeKind{
-	{"sqlite", func(t *testing.T) (string, string) { return "sqlite", filepath.Join(t.TempDir(), "p.db") }},
-	{"postgres", func(t *testing.T) (string, string) { return "postgres", apptest.PostgresDSN(t) }},
-}
-
-func start(t *testing.T, driver, dsn string) *apptest.TestInstance {
+func start(t *testing.T, s setup) *apptest.TestInstance {
 	t.Helper()
-	return apptest.StartSandbox(t, dsn, func(c *config.Config) {
-		c.Store.Driver = driver
+	return apptest.StartSandbox(t, s.dsn, func(c *config.Config) {
+		c.Store.Driver = s.driver
+		c.Redis.URL, c.Redis.BreakerPrefix = s.redis, s.prefix
 		c.Ops.PollEvery = config.Duration(200 * time.Millisecond)
 	})
 }
 
 func TestOpsAPI(t *testing.T) {
-	for _, sk := range stores {
-		t.Run(sk.name, func(t *testing.T) {
-			driver, dsn := sk.dsn(t)
-			testOpsAPI(t, driver, dsn)
-		})
+	for _, sk := range setups {
+		t.Run(sk.name, func(t *testing.T) { testOpsAPI(t, sk.make(t)) })
 	}
 }
 
-func testOpsAPI(t *testing.T, driver, dsn string) {
-	a := start(t, driver, dsn)
-	b := start(t, driver, dsn) // a second instance on the same store
+func testOpsAPI(t *testing.T, s setup) {
+	a := start(t, s)
+	b := start(t, s) // a second instance on the same store
 
 	// Keys: each API refuses the other's.
 	if st, body := call(t, a, "", "GET", "/ops/v1/rules", nil); st != 401 || errType(t, body) != "authentication" {

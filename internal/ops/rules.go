@@ -550,9 +550,14 @@ func RulesSections(data []byte) (string, error) {
 			out.Content = append(out.Content, top.Content[i], top.Content[i+1])
 		}
 	}
-	b, err := yaml.Marshal(out)
-	if err != nil {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(out); err != nil {
 		return "", fmt.Errorf("ops: config file: %w", err)
 	}
-	return string(b), nil
+	if err := enc.Close(); err != nil {
+		return "", fmt.Errorf("ops: config file: %w", err)
+	}
+	return b.String(), nil
 }
