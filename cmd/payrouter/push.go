@@ -48,7 +48,7 @@ func rulesPush(ctx context.Context, args []string, stdout, stderr writer) int {
 		fmt.Fprintf(stderr, "payrouter: %v\n", err)
 		return 1
 	}
-	text, err := ops.RulesSections(data)
+	text, fileLine, err := ops.RulesSectionsMapped(data)
 	if err != nil {
 		fmt.Fprintf(stderr, "payrouter: %v\n", err)
 		return 1
@@ -59,14 +59,14 @@ func rulesPush(ctx context.Context, args []string, stdout, stderr writer) int {
 		var ae *ops.APIError
 		if errors.As(err, &ae) && ae.Body.Check != nil {
 			for _, p := range ae.Body.Check.Errors {
-				fmt.Fprintf(stderr, "%s:%d:%d: %s\n", file, p.Line, p.Col, p.Message)
+				fmt.Fprintf(stderr, "%s:%d:%d: %s\n", file, fileLine(p.Line), p.Col, p.Message)
 			}
 		}
 		fmt.Fprintf(stderr, "payrouter: %v\n", err)
 		return 1
 	}
 	for _, p := range cr.Check.Warnings {
-		fmt.Fprintf(stderr, "%s:%d:%d: warning: %s\n", file, p.Line, p.Col, p.Message)
+		fmt.Fprintf(stderr, "%s:%d:%d: warning: %s\n", file, fileLine(p.Line), p.Col, p.Message)
 	}
 	fmt.Fprintf(stdout, "%s: draft\n", cr.Version)
 	if *activate {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,8 +31,11 @@ func TestRulesPush(t *testing.T) {
 	}
 	bad := strings.Replace(string(orig), "providers: [stripe, xendit, midtrans]", "providers: [xendit, strype, midtrans]", 1)
 	code, _, stderr := push(bad, "--reason", "typo")
-	if code != 1 || !strings.Contains(stderr, "edited.yaml:") || !strings.Contains(stderr, `unknown provider "strype"`) {
-		t.Fatalf("bad file: exit %d, stderr %q", code, stderr)
+	i := strings.Index(bad, "strype")
+	line := 1 + strings.Count(bad[:i], "\n")
+	col := i - strings.LastIndex(bad[:i], "\n")
+	if want := fmt.Sprintf("edited.yaml:%d:%d: ", line, col); code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, `unknown provider "strype"`) {
+		t.Fatalf("bad file: exit %d, stderr %q, want %s…", code, stderr, want)
 	}
 	if code, _, _ := push(bad); code != 2 {
 		t.Fatalf("no --reason: exit %d, want 2", code)

@@ -533,31 +533,63 @@ func (s *Service) Seed(ctx context.Context, fileYAML []byte) error {
 }
 
 // RulesSections extracts the rules, default and fees sections of a config
-// file as YAML of their own (comments kept).
+// file as YAML of their own: the sections' own lines, verbatim (comments
+// and layout kept), in file order.
 func RulesSections(data []byte) (string, error) {
+	text, _, err := RulesSectionsMapped(data)
+	return text, err
+}
+
+// RulesSectionsMapped is RulesSections with a map from a line of the
+// extracted text back to the line of data it came from, so that findings
+// can name the file's own positions.
+func RulesSectionsMapped(data []byte) (string, func(line int) int, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return "", fmt.Errorf("ops: config file: %w", err)
+		return "", nil, fmt.Errorf("ops: config file: %w", err)
 	}
+	ident := func(l int) int { return l }
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return "", nil
+		return "", ident, nil
 	}
 	top := doc.Content[0]
-	out := &yaml.Node{Kind: yaml.MappingNode}
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		switch top.Content[i].Value {
-		case "rules", "default", "fees":
-			out.Content = append(out.Content, top.Content[i], top.Content[i+1])
-		}
+	lines := strings.SplitAfter(string(data), "\n")
+	if top.Style&yaml.FlowStyle != 0 {
+		// {rules: …, default: …} on one line: no line ranges to copy.
+		return "", nil, errors.New("ops: config file: a flow-style top level is not supported; write one section per line")
 	}
 	var b strings.Builder
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(out); err != nil {
-		return "", fmt.Errorf("ops: config file: %w", err)
+	var starts [][2]int // [extracted first line, original first line]
+	out := 1
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k := top.Content[i]
+		switch k.Value {
+		case "rules", "default", "fees":
+		default:
+			continue
+		}
+		from := k.Line // 1-based
+		to := len(lines)
+		if i+2 < len(top.Content) {
+			to = top.Content[i+2].Line - 1
+		}
+		starts = append(starts, [2]int{out, from})
+		for l := from; l <= to && l <= len(lines); l++ {
+			b.WriteString(lines[l-1])
+			out++
+		}
+		if !strings.HasSuffix(b.String(), "\n") {
+			b.WriteString("\n")
+		}
 	}
-	if err := enc.Close(); err != nil {
-		return "", fmt.Errorf("ops: config file: %w", err)
+	back := func(line int) int {
+		orig := line
+		for _, st := range starts {
+			if line >= st[0] {
+				orig = st[1] + line - st[0]
+			}
+		}
+		return orig
 	}
-	return b.String(), nil
+	return b.String(), back, nil
 }
