@@ -61,6 +61,8 @@ func rulesPush(ctx context.Context, args []string, stdout, stderr writer) int {
 			for _, p := range ae.Body.Check.Errors {
 				fmt.Fprintf(stderr, "%s:%d:%d: %s\n", file, fileLine(p.Line), p.Col, p.Message)
 			}
+			fmt.Fprintf(stderr, "payrouter: %s refused: %d errors; nothing stored\n", file, len(ae.Body.Check.Errors))
+			return 1
 		}
 		fmt.Fprintf(stderr, "payrouter: %v\n", err)
 		return 1

@@ -180,6 +180,12 @@ func TestConsoleInChromium(t *testing.T) {
 	if got := b.Text("#diff"); !strings.Contains(got, "rule cards") {
 		t.Fatalf("diff %q", got)
 	}
+	// Routing cases on the draft.
+	b.Do(chromedp.SetValue(chromedp.ID("cases"), "- name: IDR card to xendit\n  payment: {amount: 150000, currency: IDR, method: card, tokens: {stripe: t, xendit: t}}\n  expect: {rule: cards, providers: [xendit, stripe]}\n"),
+		chromedp.Click(chromedp.ID("test")), chromedp.WaitVisible(chromedp.ID("cases-result")))
+	if got := b.Text("#cases-result h2"); !strings.Contains(got, "1 passed, 0 failed") {
+		t.Fatalf("cases %q", got)
+	}
 	// Replay: the card payment would move to xendit.
 	b.Do(chromedp.SetValue(chromedp.ID("since"), "1h"), chromedp.Click(chromedp.ID("replay")), chromedp.WaitVisible(chromedp.ID("replay-result")))
 	b.Screenshot("replay")

@@ -27,6 +27,7 @@ var pages = []page{
 var actions = []action{
 	{path: "/console/rules", run: (*Console).saveRules},
 	{path: "/console/rules/{v}/replay", run: (*Console).replay},
+	{path: "/console/rules/{v}/test", run: (*Console).testCases},
 	{path: "/console/rules/{v}/shadow", run: (*Console).shadow},
 	{path: "/console/rules/{v}/activate", run: (*Console).activate},
 	{path: "/console/providers/{name}/breaker", run: (*Console).breaker},
@@ -169,11 +170,14 @@ func (c *Console) saveRules(r *http.Request, a ops.Actor) (string, string, any, 
 }
 
 type versionData struct {
-	V      *ops.VersionDetail
-	Active string
-	Replay *ops.ReplayResult
-	Shadow *ops.ShadowReport
-	Since  string
+	V          *ops.VersionDetail
+	Active     string
+	Replay     *ops.ReplayResult
+	Shadow     *ops.ShadowReport
+	Since      string
+	Cases      string
+	Tested     *ops.CasesResult
+	CasesCheck *ops.Check
 }
 
 func (c *Console) versionData(r *http.Request, a ops.Actor) (*versionData, error) {
@@ -204,6 +208,24 @@ func (c *Console) replay(r *http.Request, a ops.Actor) (string, string, any, err
 	}
 	d.Since = r.PostFormValue("since")
 	d.Replay, err = c.svc.Replay(r.Context(), a, d.V.Version, ops.ReplayRequest{Since: d.Since})
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "", "version", d, nil
+}
+
+func (c *Console) testCases(r *http.Request, a ops.Actor) (string, string, any, error) {
+	d, err := c.versionData(r, a)
+	if err != nil {
+		return "", "", nil, err
+	}
+	d.Cases = r.PostFormValue("cases")
+	d.Tested, err = c.svc.TestCases(r.Context(), a, d.V.Version, ops.CasesRequest{Cases: d.Cases})
+	var ce *ops.CheckError
+	if errors.As(err, &ce) {
+		d.CasesCheck = &ce.Check
+		return "", "version", d, err
+	}
 	if err != nil {
 		return "", "", nil, err
 	}

@@ -204,6 +204,17 @@ func testOpsAPI(t *testing.T, s setup) {
 		t.Fatalf("version detail diff %+v", vd.Diff)
 	}
 
+	// Routing cases against the draft (viewer may): one holds, one fails.
+	cases := "- name: IDR card goes to xendit first\n  payment: {amount: 150000, currency: IDR, method: card, tokens: {stripe: t, xendit: t}}\n  expect: {rule: cards, providers: [xendit, stripe]}\n" +
+		"- name: still stripe first\n  payment: {amount: 150000, currency: IDR, method: card, tokens: {stripe: t, xendit: t}}\n  expect: {providers: [stripe, xendit]}\n"
+	cres := must[ops.CasesResult](t, 200)(call(t, a, viewer, "POST", "/ops/v1/rules/versions/v2/test", map[string]string{"cases": cases}))
+	if cres.Passed != 1 || cres.Failed != 1 || !cres.Cases[0].Pass || cres.Cases[1].Pass || cres.Cases[1].Line != 4 {
+		t.Fatalf("cases %+v", cres)
+	}
+	if st, body := call(t, a, viewer, "POST", "/ops/v1/rules/versions/v2/test", map[string]string{"cases": "- name: x\n  payment: {amount: -1}\n"}); st != 422 {
+		t.Fatalf("bad cases: %d %s", st, body)
+	}
+
 	// Replay (viewer may): the card payment moves from stripe to xendit.
 	rr := must[ops.ReplayResult](t, 200)(call(t, a, viewer, "POST", "/ops/v1/rules/versions/v2/replay", map[string]string{"since": "1h"}))
 	if rr.Payments != 1 || rr.Changed != 1 {

@@ -56,6 +56,14 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 		v, err := s.Replay(r.Context(), a, r.PathValue("v"), req)
 		return 200, v, err
 	}))
+	mux.HandleFunc("POST /ops/v1/rules/versions/{v}/test", h.do(func(r *http.Request, a Actor) (int, any, error) {
+		var req CasesRequest
+		if err := decode(r, &req); err != nil {
+			return 0, nil, err
+		}
+		v, err := s.TestCases(r.Context(), a, r.PathValue("v"), req)
+		return 200, v, err
+	}))
 	mux.HandleFunc("POST /ops/v1/rules/versions/{v}/shadow", h.do(func(r *http.Request, a Actor) (int, any, error) {
 		var req ReasonRequest
 		if err := decode(r, &req); err != nil {

@@ -593,3 +593,66 @@ func RulesSectionsMapped(data []byte) (string, func(line int) int, error) {
 	}
 	return b.String(), back, nil
 }
+
+// CasesRequest is POST …/test: a cases file (the `payrouter rules test`
+// format) as text.
+type CasesRequest struct {
+	Cases string `json:"cases"`
+}
+
+// CaseOutcome is one case's result.
+type CaseOutcome struct {
+	Name       string   `json:"name"`
+	Line       int      `json:"line"`
+	Pass       bool     `json:"pass"`
+	Rule       string   `json:"rule"`
+	Candidates []string `json:"candidates"`
+	Failures   []string `json:"failures,omitempty"`
+}
+
+// CasesResult is the outcome of running cases against a version.
+type CasesResult struct {
+	Version string        `json:"version"`
+	Passed  int           `json:"passed"`
+	Failed  int           `json:"failed"`
+	Cases   []CaseOutcome `json:"cases"`
+}
+
+// TestCases runs routing cases against version v (viewer: it only
+// computes). Cases that do not parse are a *CheckError naming line:col.
+func (s *Service) TestCases(ctx context.Context, a Actor, v string, r CasesRequest) (*CasesResult, error) {
+	if err := need(a, Viewer); err != nil {
+		return nil, err
+	}
+	rv, err := s.version(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.compile(rv)
+	if err != nil {
+		return nil, err
+	}
+	cases, err := rules.ParseCases("cases.yaml", []byte(r.Cases))
+	if err != nil {
+		var re *rules.Error
+		if errors.As(err, &re) {
+			c := Check{Errors: []Problem{}, Warnings: []Problem{}}
+			for _, f := range re.Findings {
+				c.Errors = append(c.Errors, Problem{Line: f.Line, Col: f.Col, Message: f.Message})
+			}
+			return nil, &CheckError{Check: c}
+		}
+		return nil, payrouter.InvalidParam("cases", "%v", err)
+	}
+	out := &CasesResult{Version: set.Version(), Cases: []CaseOutcome{}}
+	for _, res := range rules.RunCases(set, cases) {
+		out.Cases = append(out.Cases, CaseOutcome{Name: res.Case.Name, Line: res.Case.Pos.Line, Pass: res.Pass,
+			Rule: res.Got.Rule, Candidates: rules.CandidateNames(&res.Got), Failures: res.Failures})
+		if res.Pass {
+			out.Passed++
+		} else {
+			out.Failed++
+		}
+	}
+	return out, nil
+}
