@@ -99,16 +99,18 @@ func chart(series []ops.Window) template.HTML {
 	for _, s := range series {
 		maxP = max(maxP, s.P95ms)
 	}
-	var sr, lat strings.Builder
+	var sr, lat, dots strings.Builder
 	for i, s := range series {
 		x := float64(i) * float64(w) / float64(max(n-1, 1))
 		if s.Calls > 0 {
-			fmt.Fprintf(&sr, "%.1f,%.1f ", x, float64(h)-s.SuccessRate*float64(h-4)-2)
+			y := float64(h) - s.SuccessRate*float64(h-4) - 2
+			fmt.Fprintf(&sr, "%.1f,%.1f ", x, y)
+			fmt.Fprintf(&dots, `<circle class="ok" cx="%.1f" cy="%.1f" r="2"><title>%d calls, %.1f%% ok, p95 %d ms</title></circle>`, x, y, s.Calls, s.SuccessRate*100, s.P95ms)
 		}
 		fmt.Fprintf(&lat, "%.1f,%.1f ", x, float64(h)-float64(s.P95ms)/float64(maxP)*float64(h-4)-2)
 	}
 	return template.HTML(fmt.Sprintf(`<svg class="chart" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="success rate and p95 latency, last hour">`+
 		`<title>last hour: success rate (green), p95 latency up to %d ms (blue)</title>`+
-		`<polyline class="lat" points="%s"/><polyline class="ok" points="%s"/></svg>`,
-		w, h, w, h, maxP, strings.TrimSpace(lat.String()), strings.TrimSpace(sr.String())))
+		`<polyline class="lat" points="%s"/><polyline class="ok" points="%s"/>%s</svg>`,
+		w, h, w, h, maxP, strings.TrimSpace(lat.String()), strings.TrimSpace(sr.String()), dots.String()))
 }
