@@ -125,6 +125,25 @@ func TestConsoleHTTP(t *testing.T) {
 	if sess == nil || !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("session cookie %+v", sess)
 	}
+	p := pay(t, ti, "h1")
+	for path, want := range map[string]string{
+		"/console":                        "Active rules",
+		"/console/rules":                  "seeded from the config file",
+		"/console/rules/v1":               "No difference.",
+		"/console/payments":               p.ID,
+		"/console/payments?q=" + p.ID:     "Rp 150.000",
+		"/console/anomalies":              "No anomaly.",
+		"/console/deliveries?status=dead": "No delivery.",
+		"/console/audit":                  "No ops action yet.",
+	} {
+		resp, page := get(path)
+		if resp.StatusCode != 200 || !strings.Contains(page, want) {
+			t.Errorf("GET %s: %d, want a page with %q", path, resp.StatusCode, want)
+		}
+	}
+	if resp, _ := get("/console/rules/v99"); resp.StatusCode != 404 {
+		t.Errorf("missing version: %d, want 404", resp.StatusCode)
+	}
 	resp, page = get("/console/providers")
 	if resp.StatusCode != 200 || !strings.Contains(page, "<svg") || !strings.Contains(page, "stripe") {
 		t.Fatalf("providers page: %d", resp.StatusCode)

@@ -58,7 +58,10 @@ func (s *Store) CreateRuleVersion(ctx context.Context, v *store.RuleVersion) err
 				return fmt.Errorf("store: create rule version: %w", err)
 			}
 			var got string
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT created_by FROM rule_versions WHERE version = ? AND yaml = ?`), v.Version, v.YAML).Scan(&got); err != nil {
+			// Ours only if every field we wrote is there (a concurrent
+			// creator may have taken the number with the same YAML).
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT created_by FROM rule_versions WHERE version = ? AND yaml = ? AND created_at = ? AND created_by = ? AND reason = ?`),
+				v.Version, v.YAML, s.t(v.CreatedAt), v.CreatedBy, v.Reason).Scan(&got); err != nil {
 				if errors.Is(err, sql.ErrNoRows) {
 					return store.ErrVersionConflict
 				}
