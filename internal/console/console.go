@@ -107,6 +107,10 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /console/signin", c.headers(http.HandlerFunc(c.signinForm)))
 	mux.Handle("POST /console/signin", c.headers(http.HandlerFunc(c.signin)))
 	mux.Handle("POST /console/signout", c.headers(c.authed(func(w http.ResponseWriter, r *http.Request, s *session) {
+		if !c.checkCSRF(r, s.csrf) {
+			c.fail(w, r, s, errCSRF)
+			return
+		}
 		c.mu.Lock()
 		for id, x := range c.sessions {
 			if x == s {

@@ -157,6 +157,23 @@ func TestConsoleHTTP(t *testing.T) {
 	if resp, body := post("/console/providers/stripe/breaker", form); resp.StatusCode != 403 || !strings.Contains(body, "needs operator") {
 		t.Fatalf("viewer forcing a breaker: %d %s", resp.StatusCode, body)
 	}
+	// Sign out needs the token too; afterwards the session is gone.
+	if resp, _ := post("/console/signout", url.Values{}); resp.StatusCode != 403 {
+		t.Fatalf("sign out without token: %d", resp.StatusCode)
+	}
+	if resp, _ := post("/console/signout", url.Values{"csrf": {tok}}); resp.StatusCode != 303 {
+		t.Fatalf("sign out: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", ti.URL+"/console/providers", nil)
+	req.AddCookie(sess)
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 303 {
+		t.Fatalf("old session after sign-out: %d, want a redirect to sign in", resp.StatusCode)
+	}
 }
 
 // The console in a real Chromium: sign in, edit a rule with an error and

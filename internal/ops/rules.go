@@ -373,11 +373,14 @@ func (s *Service) Activate(ctx context.Context, a Actor, v string, reason string
 	if err != nil {
 		return nil, err
 	}
+	s.syncMu.Lock()
 	prev := s.c.Live.Load().Version()
 	if err := s.c.Versions.ActivateRuleVersion(ctx, rv.Version, s.c.Now()); err != nil {
+		s.syncMu.Unlock()
 		return nil, err
 	}
 	s.apply(rv.Version, set)
+	s.syncMu.Unlock()
 	name := VersionName(rv.Version)
 	if err := s.audit(ctx, a, "rules.activate", "rules/"+name, reason, map[string]string{"active": prev}, map[string]string{"active": name}); err != nil {
 		return nil, err
@@ -413,7 +416,9 @@ func (s *Service) Shadow(ctx context.Context, a Actor, v string, reason string) 
 	if err != nil {
 		return nil, err
 	}
+	s.syncMu.Lock()
 	if err := s.c.Versions.ShadowRuleVersion(ctx, rv.Version); err != nil {
+		s.syncMu.Unlock()
 		return nil, err
 	}
 	s.mu.Lock()
@@ -422,6 +427,7 @@ func (s *Service) Shadow(ctx context.Context, a Actor, v string, reason string) 
 	s.c.Shadow.Reset(set.Version())
 	s.c.Live.SetShadow(set)
 	s.mu.Unlock()
+	s.syncMu.Unlock()
 	before := map[string]any{"shadow": nil}
 	if prev != 0 {
 		before["shadow"] = VersionName(prev)
@@ -458,6 +464,8 @@ func (s *Service) Sync(ctx context.Context) error {
 	if !s.c.RulesFromStore {
 		return nil
 	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	active, shadow, err := s.c.Versions.ActiveRuleVersion(ctx)
 	if err != nil {
 		return err

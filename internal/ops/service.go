@@ -76,7 +76,11 @@ type Config struct {
 type Service struct {
 	c      Config
 	caps   map[string]providers.Capabilities
-	mu     sync.Mutex // serializes applying versions to Live
+	// syncMu orders reading the store's active version with applying it,
+	// so a poll that read the store before an activation here cannot
+	// apply the older version after it.
+	syncMu sync.Mutex
+	mu     sync.Mutex // guards loaded and shadow
 	loaded int64      // the stored version Live holds (0: the file's)
 	shadow int64
 }
