@@ -74,8 +74,8 @@ type Config struct {
 // Service is the ops control plane. Every method checks the actor's role;
 // every mutation takes a reason and writes an audit entry.
 type Service struct {
-	c      Config
-	caps   map[string]providers.Capabilities
+	c    Config
+	caps map[string]providers.Capabilities
 	// syncMu orders reading the store's active version with applying it,
 	// so a poll that read the store before an activation here cannot
 	// apply the older version after it.
