@@ -45,6 +45,15 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
+	// A key is either a merchant's or an ops key, never both: each API
+	// must refuse the other's keys.
+	for i, m := range cfg.Merchants {
+		for _, k := range m.APIKeys {
+			if a, clash := keys.Authenticate(k); clash {
+				return fmt.Errorf("%s: merchants[%d] (%s): an api key is also ops key %s", cfg.Path, i, m.ID, a.ID)
+			}
+		}
+	}
 	var overrides store.BreakerOverrides = os
 	if cfg.Redis.URL != "" {
 		bs, err := breakerstore.Open(cfg.Redis.URL, cfg.Redis.BreakerPrefix)

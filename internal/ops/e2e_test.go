@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/app"
 	"github.com/payrouter/payrouter/internal/app/apptest"
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/ops"
@@ -444,5 +446,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited 5s for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMerchantKeyMayNotBeAnOpsKey(t *testing.T) {
+	data, err := os.ReadFile(apptest.RepoFile("config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(apptest.RepoFile("config.yaml"), data, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store.DSN = filepath.Join(t.TempDir(), "p.db")
+	cfg.Ops.Keys = append(cfg.Ops.Keys, config.OpsKey{ID: "clash", Key: "sk_sandbox_demo", Role: "viewer"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = app.New(context.Background(), cfg, app.Options{Listener: ln})
+	if err == nil || !strings.Contains(err.Error(), "also ops key clash") {
+		t.Fatalf("app.New = %v, want the clash refused", err)
 	}
 }
