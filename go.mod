@@ -4,9 +4,9 @@ go 1.26.8
 
 require (
 	github.com/boombuler/barcode v1.1.0
-	github.com/chromedp/cdproto v0.160.3
+	github.com/chromedp/cdproto v0.160.1
 	github.com/chromedp/chromedp v0.23.1
-	github.com/go-json-experiment/json v1.27.2
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/midtrans/midtrans-go v1.3.8
 	github.com/prometheus/client_golang v1.25.0

@@ -401,6 +401,10 @@ type Guarded struct {
 	// metrics. Called outside any lock.
 	OnCredentialsRefused func(provider, op string, err *providers.Error)
 
+	// Forced, when set, can hold a method's breaker open whatever its
+	// counts say (ops maintenance): Allow then refuses with its reason.
+	Forced func(method payrouter.Method) (allow bool, why string)
+
 	refused *CredentialsRefusal // since the last call that got past our credentials
 }
 
@@ -491,6 +495,11 @@ func (g *Guarded) BreakerStates() map[payrouter.Method]string { return g.breaker
 
 // Allow reports whether a call for method may be made now, and why not.
 func (g *Guarded) Allow(m payrouter.Method) (bool, string) {
+	if g.Forced != nil {
+		if ok, why := g.Forced(m); !ok {
+			return false, why
+		}
+	}
 	if g.BreakerState(m) == gobreaker.StateOpen {
 		return false, "breaker open"
 	}

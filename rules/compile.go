@@ -86,6 +86,14 @@ type crule struct {
 // an equal version whatever the formatting, comments or matcher-list order.
 func (rs *RuleSet) Version() string { return rs.version }
 
+// Named returns the set under another version name (a stored rule
+// version, "v3"), sharing everything else: the set is immutable.
+func (rs *RuleSet) Named(version string) *RuleSet {
+	c := *rs
+	c.version = version
+	return &c
+}
+
 // Config returns the parsed config the set was compiled from (read only).
 func (rs *RuleSet) Config() *Config { return rs.cfg }
 

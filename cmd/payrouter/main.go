@@ -1,7 +1,7 @@
 // Command payrouter runs the payment router and its ops tools.
 //
 //	payrouter serve [--config config.yaml] [--listen :8080]
-//	payrouter rules check|test|diff …
+//	payrouter rules check|test|diff|push …
 //	payrouter route explain --config config.yaml --currency IDR --method gopay --amount 150000
 //	payrouter events tail|redeliver …
 //	payrouter bench [--duration 20s] …
@@ -32,6 +32,7 @@ commands:
   rules check      static checks of a config's routing rules
   rules test       run routing test cases against a config
   rules diff       compare two rule sets (--replay: over stored payments)
+  rules push       store a file's rules as a new version (rules_source: store)
   route explain    show where a payment would go and why
   events tail      follow the event stream
   events redeliver redeliver merchant webhooks
@@ -79,6 +80,7 @@ var tools = map[string]tool{
 	"rules check":      rulesTool(rulescmd.Check),
 	"rules test":       rulesTool(rulescmd.Test),
 	"rules diff":       rulesTool(rulescmd.Diff),
+	"rules push":       rulesPush,
 	"route explain":    rulesTool(rulescmd.Explain),
 	"events tail":      eventsTail,
 	"events redeliver": eventsRedeliver,

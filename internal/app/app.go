@@ -30,6 +30,7 @@ import (
 	"github.com/payrouter/payrouter/internal/httpapi"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/metrics"
+	"github.com/payrouter/payrouter/internal/ops"
 	"github.com/payrouter/payrouter/internal/sim"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/postgres"
@@ -68,6 +69,12 @@ type App struct {
 	URL       string // base URL of this instance
 	// Approvals counts approvals and declines for the adaptive strategy.
 	Approvals *approval.Tracker
+	Ops       *ops.Service
+	OpsKeys   *ops.Keys
+	Health    *ops.Health
+
+	// background loops run by Serve beside the resolver and the inbox.
+	background []func(context.Context)
 
 	listener net.Listener
 	server   *http.Server
@@ -158,7 +165,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if err != nil {
 		return nil, err
 	}
-	a.Handler = api.Handler(mux)
+	a.Handler = a.Metrics.Instrument(api.Handler(mux))
 	return a, nil
 }
 
@@ -219,7 +226,7 @@ func (a *App) buildRouter(ctx context.Context, mux *http.ServeMux) error {
 		co.Router = a.Router
 		co.Mount(mux)
 	}
-	return nil
+	return a.wireOps(ctx, mux, guarded)
 }
 
 // buildInbox makes the webhook inbox over every provider that parses
@@ -357,6 +364,10 @@ func CompileRules(cfg *config.Config, caps map[string]providers.Capabilities) (*
 // ReloadRules re-reads the config file's rules; an invalid file keeps the
 // live rules and is reported.
 func (a *App) ReloadRules() error {
+	if a.Config.Ops.RulesSource == "store" {
+		a.Log.Info("rules come from the store (ops.rules_source: store): file edits are pushed with `payrouter rules push FILE --reason …`; reload ignored")
+		return nil
+	}
 	cfg, err := config.Load(a.Config.Path)
 	if err == nil {
 		var set *rules.RuleSet
@@ -444,6 +455,10 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { defer wg.Done(); a.Approvals.Run(bg) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.PurgeIdempotency(bg) }()
+	for _, f := range a.background {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(bg) }()
+	}
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()

@@ -21,7 +21,7 @@ func TestRulesReload(t *testing.T) {
 	if err := os.WriteFile(path, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ti := apptest.StartSandbox(t, filepath.Join(dir, "p.db"), func(c *config.Config) { c.Path = path })
+	ti := apptest.StartSandbox(t, filepath.Join(dir, "p.db"), func(c *config.Config) { c.Path = path; c.Ops.RulesSource = "file" })
 	v0 := ti.Rules.Load().Version()
 
 	// A valid change swaps in: cards now prefer xendit.

@@ -14,11 +14,18 @@ import (
 // reload error (kept for /readyz while the last good rules stay live).
 type Rules struct {
 	cur     atomic.Pointer[rules.RuleSet]
+	shadow  atomic.Pointer[rules.RuleSet]
 	lastErr atomic.Pointer[string]
 	pool    sync.Pool
 	// approvals feeds the adaptive strategy (nil: no samples).
 	approvals rules.Approvals
+	// OnShadow sees the live and the shadow decision of every payment
+	// while a version is shadowed (set once, before serving).
+	OnShadow func(paymentID string, live, shadow *rules.Decision)
 }
+
+// SetShadow evaluates s beside the live rules on every Plan (nil: stop).
+func (rs *Rules) SetShadow(s *rules.RuleSet) { rs.shadow.Store(s) }
 
 // Load returns the live rule set.
 func (rs *Rules) Load() *rules.RuleSet { return rs.cur.Load() }
@@ -59,6 +66,11 @@ func (rs *Rules) Plan(p *payrouter.Payment, pinned string) (router.Plan, error) 
 	}
 	defer rs.pool.Put(d)
 	set.Decide(&in, d)
+	if sh := rs.shadow.Load(); sh != nil && rs.OnShadow != nil {
+		var sd rules.Decision
+		sh.Decide(&in, &sd)
+		rs.OnShadow(p.ID, d, &sd)
+	}
 	plan := router.Plan{Route: payrouter.Route{Rule: d.Rule, RulesVersion: d.Version, Strategy: d.Strategy, Reason: d.Reason}}
 	plan.Candidates = make([]router.Candidate, len(d.Candidates))
 	plan.Route.Candidates = make([]string, len(d.Candidates))

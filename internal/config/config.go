@@ -28,12 +28,13 @@ type Config struct {
 	Router    Router              `yaml:"router"`
 	Events    Events              `yaml:"events"`
 	// Idempotency tunes the Idempotency-Key records of POSTs under /v1.
-	Idempotency Idempotency `yaml:"idempotency"`
-	Log         Log         `yaml:"log"`
-	Checkout    Checkout    `yaml:"checkout"`
-	Rules       yaml.Node   `yaml:"rules"`   // package rules
-	Default     yaml.Node   `yaml:"default"` // package rules
-	Fees        yaml.Node   `yaml:"fees"`    // package rules
+	Idempotency Idempotency         `yaml:"idempotency"`
+	Log         Log                 `yaml:"log"`
+	Checkout    Checkout            `yaml:"checkout"`
+	Ops         Ops                 `yaml:"ops"`
+	Rules       yaml.Node           `yaml:"rules"`   // package rules
+	Default     yaml.Node           `yaml:"default"` // package rules
+	Fees        yaml.Node           `yaml:"fees"`    // package rules
 
 	// Path and Data are the file read, for package rules and reloads.
 	Path string `yaml:"-"`
@@ -180,6 +181,27 @@ type Idempotency struct {
 // MinIdempotencyRetention is the shortest idempotency.retention: merchants
 // may retry for a day (DESIGN.md).
 const MinIdempotencyRetention = 24 * time.Hour
+
+// Ops configures the ops API and console (/ops/v1, /console).
+type Ops struct {
+	Keys []OpsKey `yaml:"keys"`
+	// RulesSource: store (the store's active rule version routes; the
+	// file's rules seed version 1) or file (the file routes, as before;
+	// the default when unset).
+	RulesSource string `yaml:"rules_source"`
+	// PollEvery is how often an instance reloads the active rule version
+	// and the forced-open breakers (default 1s; activation reaches every
+	// instance within it).
+	PollEvery Duration `yaml:"poll_every"`
+}
+
+// OpsKey is one ops key: Key is the key or "sha256:<hex>" of it; Role is
+// viewer, operator or admin.
+type OpsKey struct {
+	ID   string `yaml:"id"`
+	Key  string `yaml:"key"`
+	Role string `yaml:"role"`
+}
 
 // Log configures slog.
 type Log struct {
@@ -473,6 +495,9 @@ func (c *Config) validate() error {
 		if m.WebhookURL != "" && m.WebhookSecret == "" {
 			errs = append(errs, fmt.Errorf("merchants[%d] (%s): webhook_url needs webhook_secret", i, m.ID))
 		}
+	}
+	if rs := c.Ops.RulesSource; rs != "" && rs != "file" && rs != "store" {
+		errs = append(errs, fmt.Errorf("ops.rules_source: %q is not store or file", rs))
 	}
 	names := make([]string, 0, len(c.Providers))
 	for n := range c.Providers {

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,9 @@ type Metrics struct {
 	RulesReload   *prometheus.CounterVec
 	RulesValid    prometheus.Gauge
 	AuthFailures  *prometheus.CounterVec
+
+	once         sync.Once // registers httpDuration on first Instrument
+	httpDuration *prometheus.HistogramVec
 }
 
 // New registers every collector on a fresh registry.
