@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/payrouter/payrouter/internal/apikey"
 )
 
 // Config is the whole file but rules.
@@ -37,6 +40,12 @@ type Config struct {
 	Data []byte    `yaml:"-"`
 	Mod  time.Time `yaml:"-"`
 
+	// SandboxClients (sandbox): the CIDRs whose clients may call the
+	// simulators at /sim/… (their _pay and checkout mark payments paid
+	// without any key). Default loopback only; empty entries (an unset
+	// ${VAR}) are skipped. ["0.0.0.0/0", "::/0"] opens them to everyone.
+	SandboxClients []string `yaml:"sandbox_clients"`
+
 	// SimURL (sandbox): the simulators of stripe, midtrans and xendit are
 	// served by `payrouter sim` at this base URL instead of in this
 	// process, so they outlive a router restart (crash tests).
@@ -50,7 +59,30 @@ type Server struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// TrustProxy: take the client IP for webhook_ips from X-Forwarded-For.
 	TrustProxy bool `yaml:"trust_proxy"`
+	// TLS: serve HTTPS with this certificate (reloaded on SIGHUP).
+	TLS TLS `yaml:"tls"`
+	// RateLimit is every merchant's default (merchants[].rate_limit wins).
+	RateLimit *RateLimit `yaml:"rate_limit"`
 }
+
+// TLS names a PEM certificate (chain) and its key; both or neither.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// RateLimit is a merchant's API budget: rps requests per second
+// sustained, bursts up to burst. rps 0 means unlimited.
+type RateLimit struct {
+	RPS   int `yaml:"rps"`
+	Burst int `yaml:"burst"`
+}
+
+// DefaultRateLimit applies when server.rate_limit is not set.
+var DefaultRateLimit = RateLimit{RPS: 100, Burst: 200}
 
 // Store selects the durable store.
 type Store struct {
@@ -74,9 +106,67 @@ type Redis struct {
 // Merchant is one API customer.
 type Merchant struct {
 	ID            string   `yaml:"id"`
-	APIKeys       []string `yaml:"api_keys"`
+	APIKeys       []APIKey `yaml:"api_keys"`
 	WebhookURL    string   `yaml:"webhook_url"`
 	WebhookSecret string   `yaml:"webhook_secret"`
+	// RateLimit overrides server.rate_limit for this merchant.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimitOr returns the merchant's own limit, else def.
+func (m Merchant) RateLimitOr(def RateLimit) RateLimit {
+	if m.RateLimit != nil {
+		return *m.RateLimit
+	}
+	return def
+}
+
+// APIKey is one active key, held only as its digest: a plain key in the
+// file is hashed as it is read. In YAML it is a string (a plain key or
+// "sha256:<hex>", see `payrouter keys hash`) or {key, expires_at}, so
+// several keys can be live at once while one rotates out.
+type APIKey struct {
+	Digest    apikey.Digest
+	ExpiresAt time.Time // zero: never
+}
+
+// PlainKey is an APIKey from a plain key (tests, wiring).
+func PlainKey(key string) APIKey { return APIKey{Digest: apikey.Hash(key)} }
+
+// UnmarshalYAML takes "key", "sha256:<hex>" or {key: …, expires_at: RFC3339}.
+func (k *APIKey) UnmarshalYAML(n *yaml.Node) error {
+	var raw string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		raw = n.Value
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			switch kn.Value {
+			case "key":
+				raw = vn.Value
+			case "expires_at":
+				t, err := time.Parse(time.RFC3339, vn.Value)
+				if err != nil {
+					return fmt.Errorf("line %d: expires_at %q is not an RFC 3339 time like 2027-01-01T00:00:00Z", vn.Line, vn.Value)
+				}
+				k.ExpiresAt = t
+			default:
+				return fmt.Errorf("line %d: api key has no field %q (have key, expires_at)", kn.Line, kn.Value)
+			}
+		}
+		if raw == "" {
+			return fmt.Errorf("line %d: api key needs key", n.Line)
+		}
+	default:
+		return fmt.Errorf("line %d: an api key is a string or {key, expires_at}", n.Line)
+	}
+	d, err := apikey.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("line %d: api key: %w", n.Line, err)
+	}
+	k.Digest = d
+	return nil
 }
 
 // Breaker configures a provider's circuit breakers (one per method).
@@ -260,6 +350,29 @@ func (c *Config) applyDefaults() {
 	if c.Events.Concurrency == 0 {
 		c.Events.Concurrency = 8
 	}
+	if c.Server.RateLimit == nil {
+		d := DefaultRateLimit
+		c.Server.RateLimit = &d
+	}
+	burst := func(rl *RateLimit) {
+		if rl != nil && rl.RPS > 0 && rl.Burst == 0 {
+			rl.Burst = rl.RPS // one second's budget unless told
+		}
+	}
+	burst(c.Server.RateLimit)
+	for i := range c.Merchants {
+		burst(c.Merchants[i].RateLimit)
+	}
+	var clients []string
+	for _, cidr := range c.SandboxClients {
+		if cidr = strings.TrimSpace(cidr); cidr != "" {
+			clients = append(clients, cidr)
+		}
+	}
+	c.SandboxClients = clients
+	if len(c.SandboxClients) == 0 {
+		c.SandboxClients = []string{"127.0.0.0/8", "::1/128"}
+	}
 	for name, p := range c.Providers {
 		if p.Kind == "" {
 			p.Kind = name
@@ -279,7 +392,7 @@ func (c *Config) validate() error {
 	if len(c.Merchants) == 0 {
 		errs = append(errs, errors.New("merchants: at least one merchant is required"))
 	}
-	keys := map[string]string{}
+	keys := apikey.NewSet()
 	ids := map[string]bool{}
 	for i, m := range c.Merchants {
 		if m.ID == "" {
@@ -289,16 +402,27 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("merchants[%d]: duplicate id %q", i, m.ID))
 		}
 		ids[m.ID] = true
-		for _, k := range m.APIKeys {
-			if k == "" {
-				errs = append(errs, fmt.Errorf("merchants[%d] (%s): empty api key", i, m.ID))
-			} else if other, dup := keys[k]; dup {
-				errs = append(errs, fmt.Errorf("merchants[%d] (%s): api key also belongs to %s", i, m.ID, other))
+		for j, k := range m.APIKeys {
+			if err := keys.Add(k.Digest, apikey.Entry{Owner: m.ID, ExpiresAt: k.ExpiresAt}); err != nil {
+				errs = append(errs, fmt.Errorf("merchants[%d] (%s): api_keys[%d]: %w", i, m.ID, j, err))
 			}
-			keys[k] = m.ID
+		}
+		if rl := m.RateLimit; rl != nil && (rl.RPS < 0 || rl.Burst < 0) {
+			errs = append(errs, fmt.Errorf("merchants[%d] (%s): rate_limit: rps and burst must not be negative", i, m.ID))
 		}
 		if m.WebhookURL != "" && m.WebhookSecret == "" {
 			errs = append(errs, fmt.Errorf("merchants[%d] (%s): webhook_url needs webhook_secret", i, m.ID))
+		}
+	}
+	if rl := c.Server.RateLimit; rl.RPS < 0 || rl.Burst < 0 {
+		errs = append(errs, errors.New("server.rate_limit: rps and burst must not be negative"))
+	}
+	if t := c.Server.TLS; t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("server.tls: cert_file and key_file go together"))
+	}
+	for i, cidr := range c.SandboxClients {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox_clients[%d]: %q is not a CIDR like 127.0.0.0/8", i, cidr))
 		}
 	}
 	names := make([]string, 0, len(c.Providers))
