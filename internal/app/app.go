@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -20,12 +21,15 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/apikey"
 	"github.com/payrouter/payrouter/internal/breakerstore"
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/events"
 	"github.com/payrouter/payrouter/internal/httpapi"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/metrics"
+	"github.com/payrouter/payrouter/internal/ratelimit"
+	"github.com/payrouter/payrouter/internal/reqid"
 	"github.com/payrouter/payrouter/internal/sim"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/postgres"
@@ -62,6 +66,7 @@ type App struct {
 
 	listener net.Listener
 	server   *http.Server
+	cert     certificate
 	closers  []func()
 	mu       sync.Mutex
 }
@@ -71,6 +76,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a := &App{Config: cfg, Log: opts.Log, Sims: map[string]*sim.Sim{}, Rules: &Rules{}, Metrics: metrics.New()}
 	if a.Log == nil {
 		a.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	// Every line logged with a request's context names its Request-Id.
+	a.Log = slog.New(reqid.NewHandler(a.Log.Handler()))
+	if cfg.Server.TLS.Enabled() {
+		if err := a.ReloadTLS(); err != nil {
+			return nil, err
+		}
 	}
 	ln := opts.Listener
 	if ln == nil {
@@ -82,7 +94,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.listener = ln
 	a.URL = cfg.Server.PublicURL
-	self := "http://" + loopback(ln.Addr().String())
+	scheme := "http://"
+	if cfg.Server.TLS.Enabled() {
+		scheme = "https://"
+	}
+	self := scheme + loopback(ln.Addr().String())
 	if a.URL == "" {
 		a.URL = self
 	}
@@ -161,16 +177,70 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.closers = append(a.closers, closeEvents)
 
-	var merchants []httpapi.Merchant
-	for _, m := range cfg.Merchants {
-		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
+	keys, limiter, err := a.merchantKeys(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
-	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
+	api := &httpapi.Server{Router: a.Router, Store: st, Inbox: a.Inbox, Keys: keys, Limiter: limiter, Log: a.Log,
 		OpenAPI: opts.OpenAPI, TrustProxy: cfg.Server.TrustProxy, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
 	a.Handler = api.Handler(mux)
+	if cfg.Sandbox {
+		clients := make([]netip.Prefix, 0, len(cfg.SandboxClients))
+		for _, c := range cfg.SandboxClients {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("%s: sandbox_clients: %w", cfg.Path, err)
+			}
+			clients = append(clients, p)
+		}
+		a.Handler = httpapi.ClientsOnly("/sim/", clients, a.Handler)
+	}
+	a.Handler = httpapi.RequestLog(a.Log, a.Handler)
 	return a, nil
+}
+
+// merchantKeys indexes the merchants' API keys by digest and builds their
+// rate limits, shared through Redis when redis.url is set.
+func (a *App) merchantKeys(cfg *config.Config) (*apikey.Set, httpapi.RateLimiter, error) {
+	keys := apikey.NewSet()
+	def := config.DefaultRateLimit
+	if cfg.Server.RateLimit != nil {
+		def = *cfg.Server.RateLimit
+	}
+	limits := map[string]ratelimit.Limit{}
+	for i, m := range cfg.Merchants {
+		for j, k := range m.APIKeys {
+			if err := keys.Add(k.Digest, apikey.Entry{Owner: m.ID, ExpiresAt: k.ExpiresAt}); err != nil {
+				return nil, nil, fmt.Errorf("%s: merchants[%d].api_keys[%d]: %w", cfg.Path, i, j, err)
+			}
+		}
+		rl := m.RateLimitOr(def)
+		limits[m.ID] = ratelimit.Limit{Rate: rl.RPS, Burst: rl.Burst}
+	}
+	opts := ratelimit.Options{Prefix: cfg.Redis.BreakerPrefix, OnError: func(err error) {
+		a.Log.Warn("redis rate limit store failed: budgets are per instance for a while", "err", err)
+	}}
+	if cfg.Redis.URL != "" {
+		rdb, err := ratelimit.Open(cfg.Redis.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+		a.closers = append(a.closers, func() { _ = rdb.Close() })
+		opts.Redis = rdb
+	}
+	return keys, limiterFunc(ratelimit.New(limits, opts).Allow), nil
+}
+
+// limiterFunc adapts ratelimit.Limiter to httpapi.RateLimiter.
+type limiterFunc func(ctx context.Context, id string) ratelimit.Decision
+
+func (f limiterFunc) Allow(ctx context.Context, id string) (bool, time.Duration) {
+	d := f(ctx, id)
+	return d.Allowed, d.RetryAfter
 }
 
 // sharedBreakers returns Guard's breaker factory: breakers shared through
@@ -279,7 +349,12 @@ func (a *App) ready(ctx context.Context) (bool, map[string]any) {
 // Serve serves HTTP and runs the background loops (resolver, inbox) until
 // ctx is done, then shuts down gracefully: in-flight requests drain.
 func (a *App) Serve(ctx context.Context) error {
-	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn)}
+	tlsOn := a.Config.Server.TLS.Enabled()
+	if tlsOn {
+		a.server.TLSConfig = a.tlsConfig()
+	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -292,8 +367,16 @@ func (a *App) Serve(ctx context.Context) error {
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- a.server.Serve(a.listener) }()
-	a.Log.Info("payrouter serving", "url", a.URL, "sandbox", a.Config.Sandbox, "store", a.Config.Store.Driver, "rules_version", a.Rules.Load().Version())
+	go func() {
+		if tlsOn {
+			errc <- a.server.ServeTLS(a.listener, "", "")
+			return
+		}
+		errc <- a.server.Serve(a.listener)
+	}()
+	a.Log.Info("payrouter serving", "listen", describeListen(a.listener.Addr().String()), "url", a.URL, "tls", tlsOn,
+		"sandbox", a.Config.Sandbox, "sandbox_clients", a.sandboxClients(), "store", a.Config.Store.Driver,
+		"redis", a.Config.Redis.URL != "", "rules_version", a.Rules.Load().Version())
 	var err error
 	select {
 	case err = <-errc:
@@ -302,12 +385,40 @@ func (a *App) Serve(ctx context.Context) error {
 		err = a.server.Shutdown(sctx)
 		cancel()
 	}
+	a.Log.Info("payrouter shutting down: draining requests and background loops")
 	stop()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	a.Log.Info("payrouter stopped", "err", err)
 	return err
+}
+
+// describeListen says what a listener binds, in words an operator cannot
+// misread: ":8080" is every interface, not just this host.
+func describeListen(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return addr
+	case ip.IsUnspecified():
+		return addr + " (all interfaces)"
+	case ip.IsLoopback():
+		return addr + " (loopback only)"
+	}
+	return addr
+}
+
+func (a *App) sandboxClients() string {
+	if !a.Config.Sandbox {
+		return ""
+	}
+	return strings.Join(a.Config.SandboxClients, ",")
 }
 
 // Close releases the store and the listener.

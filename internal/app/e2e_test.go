@@ -142,7 +142,7 @@ func TestConcurrentSameKeyChargesOnce(t *testing.T) {
 
 func TestMerchantIsolationAndAuth(t *testing.T) {
 	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), func(c *config.Config) {
-		c.Merchants = append(c.Merchants, config.Merchant{ID: "other", APIKeys: []string{"sk_other"}, WebhookSecret: "x"})
+		c.Merchants = append(c.Merchants, config.Merchant{ID: "other", APIKeys: []config.APIKey{config.PlainKey("sk_other")}, WebhookSecret: "x"})
 	})
 	_, body := ti.Do(t, "POST", "/v1/payments", card("iso-1", 1000, "pm_card_visa"))
 	p := decodePayment(t, body)

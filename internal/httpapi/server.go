@@ -17,26 +17,24 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/apikey"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/router"
 )
-
-// Merchant is an authenticated API caller.
-type Merchant struct {
-	ID      string
-	APIKeys []string
-}
 
 // Readiness reports extra readiness details (rules, breakers).
 type Readiness func(ctx context.Context) (ok bool, detail map[string]any)
 
 // Server holds the API's dependencies.
 type Server struct {
-	Router     *router.Router
-	Store      store.Store
-	Inbox      *inbox.Inbox
-	Merchants  []Merchant
+	Router *router.Router
+	Store  store.Store
+	Inbox  *inbox.Inbox
+	// Keys maps merchant API keys (by digest) to merchant ids.
+	Keys *apikey.Set
+	// Limiter spends a merchant's request budget; nil: no limit.
+	Limiter    RateLimiter
 	Log        *slog.Logger
 	Ready      Readiness
 	Metrics    http.Handler
@@ -51,17 +49,18 @@ type Server struct {
 	// Deliveries requeues merchant webhooks (POST /v1/events/{id}/redeliver);
 	// nil answers that route with invalid_state.
 	Deliveries Redeliverer
+}
 
-	keys map[[32]byte]string
+// RateLimiter is a per-merchant request budget (ratelimit.Limiter).
+type RateLimiter interface {
+	// Allow spends one request; when refused, retryAfter says when one fits.
+	Allow(ctx context.Context, merchantID string) (ok bool, retryAfter time.Duration)
 }
 
 // Handler returns the API's routes on mux (sim routes are mounted by the caller).
 func (s *Server) Handler(mux *http.ServeMux) http.Handler {
-	s.keys = map[[32]byte]string{}
-	for _, m := range s.Merchants {
-		for _, k := range m.APIKeys {
-			s.keys[sha256.Sum256([]byte(k))] = m.ID
-		}
+	if s.Keys == nil {
+		s.Keys = apikey.NewSet()
 	}
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
@@ -97,8 +96,10 @@ type ctxKey struct{}
 
 func merchantOf(r *http.Request) string { v, _ := r.Context().Value(ctxKey{}).(string); return v }
 
-// auth resolves the Bearer key to its merchant. Keys are compared by their
-// SHA-256 in a map (constant time in the key's content).
+// auth resolves the Bearer key to its merchant, then spends one request of
+// the merchant's budget. The key is hashed once and looked up by its
+// SHA-256 (apikey.Set): the time taken does not depend on how much of a
+// key matches, and an expired key is refused like an unknown one.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -108,13 +109,24 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 				key, ok = u, true
 			}
 		}
-		id := ""
-		if ok && key != "" {
-			id = s.keys[sha256.Sum256([]byte(key))]
+		var e apikey.Entry
+		if ok {
+			e, ok = s.Keys.Lookup(key, time.Now())
 		}
-		if id == "" {
+		if !ok {
 			s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrAuthentication, Code: "api_key_invalid", Message: "missing or invalid API key (Authorization: Bearer <key>)"})
 			return
+		}
+		id := e.Owner
+		noteMerchant(r.Context(), id)
+		if s.Limiter != nil {
+			if ok, after := s.Limiter.Allow(r.Context(), id); !ok {
+				// Whole seconds, rounded up: Retry-After has no fractions.
+				w.Header().Set("Retry-After", strconv.FormatInt(int64(max(1, (after+time.Second-1)/time.Second)), 10))
+				s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrRateLimited, Code: "rate_limited",
+					Message: "too many requests for this merchant; retry after the Retry-After header's seconds"})
+				return
+			}
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
 	}
@@ -556,7 +568,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, _ := s.errorStatus(err)
 	if status >= 500 && status != 503 {
 		// Logged once, here, without the request body.
-		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeRaw(w, status, s.errorBody(err))
 }

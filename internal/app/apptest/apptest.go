@@ -47,6 +47,9 @@ func StartSandbox(tb testing.TB, dsn string, mutate func(*config.Config)) *TestI
 	}
 	cfg.Store.DSN = dsn
 	cfg.Log.Level = "error"
+	// Load and chaos tests send far more than a merchant's default budget;
+	// rate limit tests set their own.
+	cfg.Server.RateLimit = &config.RateLimit{}
 	if mutate != nil {
 		mutate(cfg)
 	}
