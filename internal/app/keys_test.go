@@ -63,7 +63,7 @@ func TestAPIKeysHashedRotatingAndExpired(t *testing.T) {
 		{"sk_new", 200},
 		{"sk_expired", 401},
 		{apikey.Hash("sk_new").String(), 401}, // the digest itself is not a key
-		{"sk_ne", 401}, // a prefix of a key is no key
+		{"sk_ne", 401},                        // a prefix of a key is no key
 	}
 	for _, tt := range tests {
 		resp, b := get(t, http.DefaultClient, ti.URL+"/v1/payments", tt.key)
