@@ -5,11 +5,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -228,8 +228,14 @@ type Events struct {
 
 // Log configures slog.
 type Log struct {
-	Level  string `yaml:"level"`  // debug | info | warn | error
-	Format string `yaml:"format"` // text | json
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // text | json; default json, text in sandbox
+}
+
+// JSONLogs reports whether logs are JSON: asked for, or by default outside
+// sandbox (log collectors parse it; people at a sandbox terminal read text).
+func (c *Config) JSONLogs() bool {
+	return c.Log.Format == "json" || (c.Log.Format == "" && !c.Sandbox)
 }
 
 // Duration is a time.Duration written as "10s" in YAML.
@@ -282,9 +288,11 @@ func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 	expand(&root, lookup, &missing)
 	var c Config
 	if len(root.Content) > 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(mustEncode(&root)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
+		if errs := unknownKeys(&root, reflect.TypeFor[Config](), ""); len(errs) > 0 {
+			return nil, fmt.Errorf("%s: %w", path, errors.Join(errs...))
+		}
+		// Decoded from the tree itself, so errors name the file's lines.
+		if err := root.Decode(&c); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -295,13 +303,6 @@ func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 	_ = missing // unset variables expand to "": a sandbox default needs no keys
 	return &c, nil
-}
-
-func mustEncode(n *yaml.Node) []byte {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	_ = enc.Encode(n) // a node we just decoded always encodes
-	return b.Bytes()
 }
 
 func expand(n *yaml.Node, lookup func(string) (string, bool), missing *[]string) {
@@ -413,6 +414,16 @@ func (c *Config) validate() error {
 		if m.WebhookURL != "" && m.WebhookSecret == "" {
 			errs = append(errs, fmt.Errorf("merchants[%d] (%s): webhook_url needs webhook_secret", i, m.ID))
 		}
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
 	}
 	if rl := c.Server.RateLimit; rl.RPS < 0 || rl.Burst < 0 {
 		errs = append(errs, errors.New("server.rate_limit: rps and burst must not be negative"))

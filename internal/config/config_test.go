@@ -43,8 +43,12 @@ providers:
 func TestParseErrors(t *testing.T) {
 	base := "merchants: [{id: demo, api_keys: [k], webhook_secret: s}]\n"
 	tests := []struct{ name, src, want string }{
-		{"unknown top key", base + "sandboxx: true\n", "line 2: field sandboxx not found"},
-		{"unknown nested key", base + "server: {lisen: x}\n", "line 2: field lisen not found"},
+		{"unknown top key", base + "sandboxx: true\n", "line 2: unknown key sandboxx (did you mean sandbox?)"},
+		{"unknown nested key", base + "server: {lisen: x}\n", "line 2: unknown key server.lisen (did you mean server.listen?)"},
+		{"unknown deep key", base + "providers:\n  stripe:\n    breaker: {failure_rate: 0.5}\n", "line 4: unknown key providers.stripe.breaker.failure_rate (did you mean providers.stripe.breaker.failure_ratio?)"},
+		{"unknown key in a list", "merchants:\n  - id: a\n    api_keys: [k]\n    webhok_url: x\n", "line 4: unknown key merchants[0].webhok_url (did you mean merchants[0].webhook_url?)"},
+		{"unknown key far from any", base + "server: {zzz: 1}\n", "unknown key server.zzz (known here: listen, public_url"},
+		{"type error at its line", base + "\n\nrouter:\n  max_attempts: many\n", "line 5: cannot unmarshal"},
 		{"bad duration", base + "providers: {stripe: {timeout: soon}}\n", "not a duration"},
 		{"broken yaml", base + "server: [\n", "c.yaml: yaml: line"},
 		{"unknown kind", base + "providers: {paypal: {}}\n", `unknown kind "paypal"`},
@@ -60,6 +64,8 @@ func TestParseErrors(t *testing.T) {
 		{"negative rate", base + "server: {rate_limit: {rps: -1}}\n", "server.rate_limit"},
 		{"tls half", base + "server: {tls: {cert_file: c.pem}}\n", "cert_file and key_file go together"},
 		{"sandbox clients", base + "sandbox_clients: [localhost]\n", `sandbox_clients[0]: "localhost" is not a CIDR`},
+		{"log level", base + "log: {level: verbose}\n", `log.level: "verbose" is not debug, info, warn or error`},
+		{"log format", base + "log: {format: logfmt}\n", `log.format: "logfmt" is not text or json`},
 		{"ratio", base + "providers: {stripe: {breaker: {failure_ratio: 2}}}\n", "failure_ratio"},
 	}
 	for _, tt := range tests {
@@ -130,6 +136,26 @@ func TestDefaultsForLimitsAndSandboxClients(t *testing.T) {
 	}
 	if strings.Join(c.SandboxClients, ",") != "127.0.0.0/8,::1/128" {
 		t.Errorf("sandbox clients default = %v, want loopback only", c.SandboxClients)
+	}
+}
+
+func TestJSONLogsByDefaultOutsideSandbox(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{"sandbox: true\n", false},
+		{"sandbox: false\n", true},
+		{"sandbox: true\nlog: {format: json}\n", true},
+		{"sandbox: false\nlog: {format: text}\n", false},
+	} {
+		c, err := Parse("c.yaml", []byte("merchants: [{id: a, api_keys: [k]}]\n"+tt.src), env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.JSONLogs() != tt.want {
+			t.Errorf("%q: JSONLogs = %v, want %v", tt.src, !tt.want, tt.want)
+		}
 	}
 }
 
