@@ -300,7 +300,11 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.ListFilter{MerchantID: merchantOf(r), Reference: q.Get("reference"), Before: q.Get("starting_after")}
+	f := store.ListFilter{MerchantID: merchantOf(r), Reference: q.Get("reference"), Before: q.Get("starting_after"), After: q.Get("ending_before")}
+	if f.Before != "" && f.After != "" {
+		s.writeError(w, r, payrouter.InvalidParam("ending_before", "give starting_after or ending_before, not both"))
+		return
+	}
 	if st := q.Get("status"); st != "" {
 		if !payrouter.Status(st).Valid() {
 			s.writeError(w, r, payrouter.InvalidParam("status", "%q is not a payment status", st))
@@ -320,7 +324,9 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	more := len(ps) > limit
-	if more {
+	if more && f.After != "" {
+		ps = ps[1:] // the page nearest the cursor; more lie further ahead
+	} else if more {
 		ps = ps[:limit]
 	}
 	if ps == nil {
@@ -401,33 +407,66 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var after int64
-	if a := q.Get("after"); a != "" {
-		n, err := payrouter.ParseEventID(a)
-		if err != nil {
-			s.writeError(w, r, payrouter.InvalidParam("after", "must be an event id like evt_0000000000000001"))
-			return
+	// starting_after and ending_before as on every list; after is the
+	// older name of starting_after.
+	cursor := func(name string) (int64, bool, error) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, false, nil
 		}
-		after = n
+		n, err := payrouter.ParseEventID(v)
+		if err != nil {
+			return 0, false, payrouter.InvalidParam(name, "must be an event id like evt_0000000000000001")
+		}
+		return n, true, nil
+	}
+	after, hasAfter, err := cursor("starting_after")
+	if err == nil && !hasAfter {
+		after, hasAfter, err = cursor("after")
+	}
+	before, hasBefore, err2 := cursor("ending_before")
+	if err = errors.Join(err, err2); err == nil && hasAfter && hasBefore {
+		err = payrouter.InvalidParam("ending_before", "give starting_after or ending_before, not both")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	limit, err := limitParam(q.Get("limit"), 100, 1000)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	evs, err := s.Store.ListEvents(r.Context(), merchantOf(r), after, limit+1)
+	var evs []payrouter.Event
+	if hasBefore {
+		bl, ok := s.Store.(eventsBeforeLister)
+		if !ok {
+			s.writeError(w, r, payrouter.InvalidParam("ending_before", "this store cannot page backwards"))
+			return
+		}
+		evs, err = bl.ListEventsBefore(r.Context(), merchantOf(r), before, limit+1)
+	} else {
+		evs, err = s.Store.ListEvents(r.Context(), merchantOf(r), after, limit+1)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	more := len(evs) > limit
-	if more {
+	if more && hasBefore {
+		evs = evs[1:] // the page nearest the cursor; more lie further back
+	} else if more {
 		evs = evs[:limit]
 	}
 	if evs == nil {
 		evs = []payrouter.Event{}
 	}
 	writeJSON(w, 200, map[string]any{"data": evs, "has_more": more})
+}
+
+// eventsBeforeLister pages events backwards (the SQL stores have it).
+type eventsBeforeLister interface {
+	ListEventsBefore(ctx context.Context, merchantID string, before int64, limit int) ([]payrouter.Event, error)
 }
 
 // Redeliverer queues an event's merchant webhook again (events.Dispatcher).
