@@ -114,3 +114,19 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("down: exit %d, want 1", code)
 	}
 }
+
+// The README's diff example runs on the shipped files and gives the rules
+// versions the README prints.
+func TestReadmeDiffExample(t *testing.T) {
+	code, out, errs := runCLI(t, "rules", "diff", "../../config.yaml", "../../new.yaml")
+	if code != 0 || !strings.Contains(out, "faafadd267cc → 3bb9217dad9c") {
+		t.Errorf("rules diff config.yaml new.yaml: exit %d\n%s%s", code, out, errs)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "rules faafadd267cc → 3bb9217dad9c") {
+		t.Error("README no longer shows the versions this test checks")
+	}
+}
