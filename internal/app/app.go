@@ -232,7 +232,15 @@ func (a *App) merchantKeys(cfg *config.Config) (*apikey.Set, httpapi.RateLimiter
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
 		opts.Redis = rdb
 	}
-	return keys, limiterFunc(ratelimit.New(limits, opts).Allow), nil
+	lim := ratelimit.New(limits, opts)
+	if opts.Redis != nil {
+		wctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := lim.Warm(wctx); err != nil {
+			a.Log.Warn("redis unreachable: rate limits are per instance until it answers", "err", err)
+		}
+		cancel()
+	}
+	return keys, limiterFunc(lim.Allow), nil
 }
 
 // limiterFunc adapts ratelimit.Limiter to httpapi.RateLimiter.

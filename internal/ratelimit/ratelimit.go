@@ -40,8 +40,8 @@ type Options struct {
 	// Prefix prefixes the Redis keys ("payrouter:" by default): instances
 	// with the same prefix share budgets.
 	Prefix string
-	// Timeout bounds one Redis call (default 50ms); RetryAfter is how long
-	// Redis is skipped after it failed (default 5s).
+	// Timeout bounds one Redis call (default 100ms); RetryRedis is how
+	// long Redis is skipped after it failed (default 5s).
 	Timeout, RetryRedis time.Duration
 	// OnError hears every Redis failure (logging); may be nil.
 	OnError func(error)
@@ -67,7 +67,7 @@ func New(limits map[string]Limit, opts Options) *Limiter {
 		opts.Prefix = "payrouter:"
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 50 * time.Millisecond
+		opts.Timeout = 100 * time.Millisecond
 	}
 	if opts.RetryRedis <= 0 {
 		opts.RetryRedis = 5 * time.Second
@@ -138,6 +138,22 @@ func (l *Limiter) allowShared(ctx context.Context, merchant string, lim Limit) (
 		return Decision{Allowed: true, Shared: true}, nil
 	}
 	return Decision{RetryAfter: res.RetryAfter, Shared: true}, nil
+}
+
+// Warm connects to Redis and loads the limiter's script, so the first
+// requests do not pay for it (and fall back to local budgets because of
+// it). Without Redis it does nothing; an error leaves the limiter working
+// (locally until Redis answers).
+func (l *Limiter) Warm(ctx context.Context) error {
+	if l.shared == nil {
+		return nil
+	}
+	// n = 0 reads a budget without spending it, loading the script.
+	_, err := l.shared.AllowN(ctx, l.opts.Prefix+"warmup", redis_rate.PerSecond(1), 0)
+	if err != nil {
+		return fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	return nil
 }
 
 // Open returns a go-redis client for the limiter on url, with timeouts short

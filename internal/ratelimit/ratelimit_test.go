@@ -82,6 +82,9 @@ func TestRedisSharesTheBudgetBetweenInstances(t *testing.T) {
 	opts := Options{Redis: rdb, Prefix: prefix, Timeout: 2 * time.Second, OnError: func(error) { errs.Add(1) }}
 	a, b := New(limits, opts), New(limits, opts)
 	ctx := context.Background()
+	if err := a.Warm(ctx); err != nil {
+		t.Fatalf("Warm: %v", err)
+	}
 	allowed := 0
 	for i := range 12 {
 		l := a
@@ -119,11 +122,14 @@ func TestRedisDownFallsBackToLocal(t *testing.T) {
 	l := New(map[string]Limit{"demo": {Rate: 1, Burst: 2, Period: time.Minute}},
 		Options{Redis: rdb, OnError: func(err error) { errs.Add(1); last.Store(err) }})
 	ctx := context.Background()
+	if err := l.Warm(ctx); err == nil {
+		t.Error("Warm against a closed port: nil error")
+	}
 	got := []bool{l.Allow(ctx, "demo").Allowed, l.Allow(ctx, "demo").Allowed, l.Allow(ctx, "demo").Allowed}
 	if !got[0] || !got[1] || got[2] {
 		t.Fatalf("local fallback decisions = %v, want allow, allow, refuse (burst 2)", got)
 	}
-	// Redis is asked once, then skipped for RetryRedis.
+	// Redis is asked once (Warm aside), then skipped for RetryRedis.
 	if errs.Load() != 1 {
 		t.Errorf("Redis asked %d times while down, want 1 then skipped", errs.Load())
 	}
