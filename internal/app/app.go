@@ -302,7 +302,36 @@ func CompileRules(cfg *config.Config, caps map[string]providers.Capabilities) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := disabledInRules(cfg, rc); err != nil {
+		return nil, err
+	}
 	return rules.Compile(rc, caps)
+}
+
+// disabledInRules names a rule's candidate that is configured but disabled
+// as such; rules.Compile only knows the enabled ones and would call it
+// unknown.
+func disabledInRules(cfg *config.Config, rc *rules.Config) error {
+	all := make([]*rules.Rule, 0, len(rc.Rules)+1)
+	for i := range rc.Rules {
+		all = append(all, &rc.Rules[i])
+	}
+	if rc.Default != nil {
+		all = append(all, rc.Default)
+	}
+	var fs []rules.Finding
+	for _, r := range all {
+		for _, p := range r.Providers {
+			if pc, ok := cfg.Providers[p.Name]; ok && !pc.IsEnabled() {
+				fs = append(fs, rules.Finding{File: rc.File, Line: p.Pos.Line, Col: p.Pos.Col, Rule: r.Name, Severity: rules.SeverityError,
+					Message: fmt.Sprintf("provider %q is disabled (providers.%s.enabled: false): enable it or take it out of the rule", p.Name, p.Name)})
+			}
+		}
+	}
+	if len(fs) > 0 {
+		return &rules.Error{Findings: fs}
+	}
+	return nil
 }
 
 // ReloadRules re-reads the config file's rules; an invalid file keeps the

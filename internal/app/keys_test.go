@@ -21,6 +21,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/apikey"
+	"github.com/payrouter/payrouter/internal/app"
 	"github.com/payrouter/payrouter/internal/app/apptest"
 	"github.com/payrouter/payrouter/internal/config"
 )
@@ -302,5 +303,25 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	// shared budget allows 4, plus one per second the loop took.
 	if most := 4 + int(time.Since(start)/time.Second); allowed < 4 || allowed > most {
 		t.Fatalf("two instances allowed %d of 8, want 4..%d (one budget shared through Redis)", allowed, most)
+	}
+}
+
+func TestDisabledProviderNamedAsDisabled(t *testing.T) {
+	src, err := os.ReadFile(apptest.RepoFile("config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("config.yaml", src, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	p := cfg.Providers["stripe"]
+	p.Enabled = &off
+	cfg.Providers["stripe"] = p
+	_, err = app.CompileRules(cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), `rule "cards": provider "stripe" is disabled (providers.stripe.enabled: false)`) ||
+		!strings.Contains(err.Error(), "config.yaml:") || strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("err = %v", err)
 	}
 }
