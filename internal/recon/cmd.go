@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -168,11 +170,20 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	if len(reconciled) == 0 {
 		return fail("no provider to reconcile: give --provider with a settlement API or --settlements provider=file.csv")
 	}
+	// Progress on a terminal only: piped or redirected, stderr stays quiet.
+	progress := func(format string, a ...any) {}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		progress = func(format string, a ...any) { fmt.Fprintf(stderr, "reconcile: "+format+"\n", a...) }
+	}
+	if len(listers) > 0 {
+		progress("asking %d provider API(s) for settlements from %s to %s…", len(listers), from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
 	api, err := Fetch(ctx, listers, from, to)
 	if err != nil {
 		return fail("%v", err)
 	}
 	entries = append(entries, api...)
+	progress("%d settlement lines; joining them with the ledger…", len(entries))
 	rep, err := Run(ctx, env.Ledger, entries, Options{From: from, To: to, Lookback: *lookback, SettleAfter: *settleAfter,
 		Tolerance: *tol, Providers: reconciled}, now())
 	if err != nil {
