@@ -1,6 +1,7 @@
 package payrouter
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -221,5 +223,19 @@ func TestOpenAPIPathParams(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestOpenAPILint loads the spec with a maintained OpenAPI 3.1 validator
+// (kin-openapi), examples checked against their schemas: YAML that parses
+// into something else than was meant (an unquoted ", " in a flow mapping
+// adds a key) fails here.
+func TestOpenAPILint(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation(), openapi3.EnableMultiError()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -15,8 +14,7 @@ import (
 // [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN]
 // [--durable=true|false] [--faults stripe=flaky:0.1] [--webhooks] [--json]
 func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", "bench [--duration 20s | --count N] [--concurrency 32] [--mix card=80,qris=20] [flags]", stderr)
 	dur := fs.Duration("duration", 20*time.Second, "measured time of the whole run, split between router and direct (max 10m)")
 	count := fs.Int("count", 0, "payments per side instead of --duration (max 1000000)")
 	conc := fs.Int("concurrency", 32, "concurrent workers, the same on both sides (max 1024)")
@@ -29,7 +27,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	warmup := fs.Duration("warmup", time.Second, "warm-up per side before measuring")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "payrouter bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if *cpuprofile != "" {

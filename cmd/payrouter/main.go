@@ -5,11 +5,13 @@
 //	payrouter route explain --config config.yaml --currency IDR --method gopay --amount 150000
 //	payrouter events tail|redeliver …
 //	payrouter bench [--duration 20s] …
+//	payrouter keys hash < key.txt
+//	payrouter healthcheck [--url http://127.0.0.1:8080/healthz]
+//	payrouter version
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +41,11 @@ commands:
   reconcile        reconcile provider settlements against the ledger
   bench            measure router overhead against direct provider calls
   sim              serve the sandbox simulators alone (crash tests; see sim_url)
+  keys hash        print the sha256:… form of an API key read on stdin (for api_keys)
+  healthcheck      GET /healthz of a running payrouter; exit 0 when it answers 200
+  version          print the module version, commit and Go version
+
+Run 'payrouter <command> --help' for a command's flags.
 `
 
 func main() {
@@ -53,15 +60,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd, rest := args[0], args[1:]
-	if (cmd == "rules" || cmd == "route" || cmd == "events") && len(rest) > 0 {
+	if groups[cmd] {
+		if len(rest) == 0 || isHelp(rest[0]) {
+			w, code := stderr, 2
+			if len(rest) > 0 {
+				w, code = stdout, 0
+			}
+			fmt.Fprintf(w, "usage: payrouter %s <command> [flags]\n\n%s", cmd, groupUsage(cmd))
+			return code
+		}
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "version", "--version":
+		return version(stdout)
 	}
 	if f, ok := tools[cmd]; ok {
 		return f(ctx, rest, stdout, stderr)
@@ -87,24 +104,49 @@ var tools = map[string]tool{
 	"reconcile":        reconcile,
 	"bench":            benchCmd,
 	"sim":              simCmd,
+	"keys hash":        keysHash,
+	"healthcheck":      healthcheck,
+}
+
+// groups are the commands that take a subcommand.
+var groups = map[string]bool{"rules": true, "route": true, "events": true, "keys": true}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
+
+// groupUsage lists a group's lines of the main usage.
+func groupUsage(group string) string {
+	var b strings.Builder
+	b.WriteString("commands:\n")
+	for _, line := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(line, "  "+group+" ") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.Log.Level)))
 	opts := &slog.HandlerOptions{Level: lvl}
-	if cfg.Log.Format == "json" {
+	if cfg.JSONLogs() {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", "serve [--config config.yaml] [--listen :8080]", stderr)
 	path := fs.String("config", "config.yaml", "config file")
 	listen := fs.String("listen", "", "listen address (overrides server.listen)")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		// A stray word ("serve serve …" from an ENTRYPOINT plus a command)
+		// used to stop flag parsing silently and run the wrong config.
+		fmt.Fprintf(stderr, "payrouter serve: unexpected argument %q (serve takes only flags)\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	cfg, err := config.Load(*path)
@@ -122,7 +164,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer a.Close()
-	go watchRules(ctx, a, *path)
+	go watchConfig(ctx, a, *path)
 	if err := a.Serve(ctx); err != nil {
 		fmt.Fprintf(stderr, "payrouter: %v\n", err)
 		return 1
@@ -130,8 +172,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// watchRules reloads the rules on SIGHUP and when the file changes.
-func watchRules(ctx context.Context, a *app.App, path string) {
+// watchConfig reloads the rules on SIGHUP and when the file changes, and
+// the TLS certificate on SIGHUP.
+func watchConfig(ctx context.Context, a *app.App, path string) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -144,6 +187,11 @@ func watchRules(ctx context.Context, a *app.App, path string) {
 			return
 		case <-hup:
 			_ = a.ReloadRules()
+			if err := a.ReloadTLS(); err != nil {
+				a.Log.Error("tls certificate reload refused; keeping the current one", "err", err)
+			} else if a.Config.Server.TLS.Enabled() {
+				a.Log.Info("tls certificate reloaded")
+			}
 		case <-t.C:
 			if m := modTime(path); !m.Equal(last) {
 				last = m

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,13 +19,16 @@ import (
 //
 //	payrouter sim --config config.yaml --listen 127.0.0.1:9090 --router http://127.0.0.1:8080
 func simCmd(ctx context.Context, args []string, stdout, stderr writer) int {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("sim", "sim [--config config.yaml] [--listen 127.0.0.1:9090] [--router URL] [--public URL]", stderr)
 	path := fs.String("config", "config.yaml", "config file (its providers)")
 	listen := fs.String("listen", "127.0.0.1:9090", "listen address")
 	routerURL := fs.String("router", "http://127.0.0.1:8080", "router base URL the simulators post webhooks to")
 	public := fs.String("public", "", "public base URL of this server (default http://<listen>)")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "payrouter sim: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	cfg, err := config.Load(*path)

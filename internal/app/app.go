@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/apikey"
 	"github.com/payrouter/payrouter/internal/approval"
 	"github.com/payrouter/payrouter/internal/breakerstore"
 	"github.com/payrouter/payrouter/internal/checkout"
@@ -31,6 +33,8 @@ import (
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/metrics"
 	"github.com/payrouter/payrouter/internal/ops"
+	"github.com/payrouter/payrouter/internal/ratelimit"
+	"github.com/payrouter/payrouter/internal/reqid"
 	"github.com/payrouter/payrouter/internal/sim"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/postgres"
@@ -78,6 +82,7 @@ type App struct {
 
 	listener net.Listener
 	server   *http.Server
+	cert     certificate
 	closers  []func()
 	mu       sync.Mutex
 
@@ -119,11 +124,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if a.Log == nil {
 		a.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	// Every line logged with a request's context names its Request-Id.
+	a.Log = slog.New(reqid.NewHandler(a.Log.Handler()))
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
+	if cfg.Server.TLS.Enabled() {
+		if err := a.ReloadTLS(); err != nil {
+			return nil, err
+		}
+	}
 	self, err := a.listen(cfg, opts.Listener)
 	if err != nil {
 		return nil, err
@@ -165,7 +177,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if err != nil {
 		return nil, err
 	}
-	a.Handler = a.Metrics.Instrument(api.Handler(mux))
+	h, err := a.sandboxOnly(a.Metrics.Instrument(api.Handler(mux)))
+	if err != nil {
+		return nil, err
+	}
+	a.Handler = httpapi.RequestLog(a.Log, h)
 	return a, nil
 }
 
@@ -179,7 +195,11 @@ func (a *App) listen(cfg *config.Config, ln net.Listener) (self string, err erro
 		}
 	}
 	a.listener = ln
-	self = "http://" + loopback(ln.Addr().String())
+	scheme := "http://"
+	if cfg.Server.TLS.Enabled() {
+		scheme = "https://"
+	}
+	self = scheme + loopback(ln.Addr().String())
 	a.URL = cfg.Server.PublicURL
 	if a.URL == "" {
 		a.URL = self
@@ -255,11 +275,11 @@ func (a *App) api(opts Options) (*httpapi.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: server.trusted_proxies: %w", a.Config.Path, err)
 	}
-	var merchants []httpapi.Merchant
-	for _, m := range a.Config.Merchants {
-		merchants = append(merchants, httpapi.Merchant{ID: m.ID, APIKeys: m.APIKeys})
+	keys, limiter, err := a.merchantKeys(a.Config)
+	if err != nil {
+		return nil, err
 	}
-	api := &httpapi.Server{Router: a.Router, Store: a.Store, Inbox: a.Inbox, Merchants: merchants, Log: a.Log,
+	api := &httpapi.Server{Router: a.Router, Store: a.Store, Inbox: a.Inbox, Keys: keys, Limiter: limiter, Log: a.Log,
 		OpenAPI: opts.OpenAPI, ProxyCIDRs: proxies, Ready: a.ready, Metrics: a.Metrics.Handler(),
 		Explain: func(req *router.CreateRequest) any { return a.Rules.Explain(a.Router.NewPayment(req), req.Provider) }}
 	api.Deliveries = a.Events
@@ -267,6 +287,23 @@ func (a *App) api(opts Options) (*httpapi.Server, error) {
 		MaxBytes: a.Config.Server.MaxBodyBytes, MaxWebhookBytes: a.Config.Server.MaxWebhookBodyBytes}
 	api.IdempotencyStale = a.Config.Idempotency.StaleAfter.D(0)
 	return api, nil
+}
+
+// sandboxOnly answers /sim/ only to sandbox_clients (default loopback):
+// the simulators' control API marks payments paid.
+func (a *App) sandboxOnly(h http.Handler) (http.Handler, error) {
+	if !a.Config.Sandbox {
+		return h, nil
+	}
+	clients := make([]netip.Prefix, 0, len(a.Config.SandboxClients))
+	for _, c := range a.Config.SandboxClients {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: sandbox_clients: %w", a.Config.Path, err)
+		}
+		clients = append(clients, p)
+	}
+	return httpapi.ClientsOnly("/sim/", clients, h), nil
 }
 
 // checkoutPage builds the hosted checkout page, or nil when it has no
@@ -305,6 +342,54 @@ func (a *App) trackApprovals(now func() time.Time) error {
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
 	a.Approvals.Share(rdb, a.Config.Redis.BreakerPrefix, time.Second, a.Log)
 	return nil
+}
+
+// merchantKeys indexes the merchants' API keys by digest and builds their
+// rate limits, shared through Redis when redis.url is set.
+func (a *App) merchantKeys(cfg *config.Config) (*apikey.Set, httpapi.RateLimiter, error) {
+	keys := apikey.NewSet()
+	def := config.DefaultRateLimit
+	if cfg.Server.RateLimit != nil {
+		def = *cfg.Server.RateLimit
+	}
+	limits := map[string]ratelimit.Limit{}
+	for i, m := range cfg.Merchants {
+		for j, k := range m.APIKeys {
+			if err := keys.Add(k.Digest, apikey.Entry{Owner: m.ID, ExpiresAt: k.ExpiresAt}); err != nil {
+				return nil, nil, fmt.Errorf("%s: merchants[%d].api_keys[%d]: %w", cfg.Path, i, j, err)
+			}
+		}
+		rl := m.RateLimitOr(def)
+		limits[m.ID] = ratelimit.Limit{Rate: rl.RPS, Burst: rl.Burst}
+	}
+	opts := ratelimit.Options{Prefix: cfg.Redis.BreakerPrefix, OnError: func(err error) {
+		a.Log.Warn("redis rate limit store failed: budgets are per instance for a while", "err", err)
+	}}
+	if cfg.Redis.URL != "" {
+		rdb, err := ratelimit.Open(cfg.Redis.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+		a.closers = append(a.closers, func() { _ = rdb.Close() })
+		opts.Redis = rdb
+	}
+	lim := ratelimit.New(limits, opts)
+	if opts.Redis != nil {
+		wctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := lim.Warm(wctx); err != nil {
+			a.Log.Warn("redis unreachable: rate limits are per instance until it answers", "err", err)
+		}
+		cancel()
+	}
+	return keys, limiterFunc(lim.Allow), nil
+}
+
+// limiterFunc adapts ratelimit.Limiter to httpapi.RateLimiter.
+type limiterFunc func(ctx context.Context, id string) ratelimit.Decision
+
+func (f limiterFunc) Allow(ctx context.Context, id string) (bool, time.Duration) {
+	d := f(ctx, id)
+	return d.Allowed, d.RetryAfter
 }
 
 // sharedBreakers returns Guard's breaker factory: breakers shared through
@@ -358,7 +443,36 @@ func CompileRules(cfg *config.Config, caps map[string]providers.Capabilities) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := disabledInRules(cfg, rc); err != nil {
+		return nil, err
+	}
 	return rules.Compile(rc, caps)
+}
+
+// disabledInRules names a rule's candidate that is configured but disabled
+// as such; rules.Compile only knows the enabled ones and would call it
+// unknown.
+func disabledInRules(cfg *config.Config, rc *rules.Config) error {
+	all := make([]*rules.Rule, 0, len(rc.Rules)+1)
+	for i := range rc.Rules {
+		all = append(all, &rc.Rules[i])
+	}
+	if rc.Default != nil {
+		all = append(all, rc.Default)
+	}
+	var fs []rules.Finding
+	for _, r := range all {
+		for _, p := range r.Providers {
+			if pc, ok := cfg.Providers[p.Name]; ok && !pc.IsEnabled() {
+				fs = append(fs, rules.Finding{File: rc.File, Line: p.Pos.Line, Col: p.Pos.Col, Rule: r.Name, Severity: rules.SeverityError,
+					Message: fmt.Sprintf("provider %q is disabled (providers.%s.enabled: false): enable it or take it out of the rule", p.Name, p.Name)})
+			}
+		}
+	}
+	if len(fs) > 0 {
+		return &rules.Error{Findings: fs}
+	}
+	return nil
 }
 
 // ReloadRules re-reads the config file's rules; an invalid file keeps the
@@ -443,7 +557,11 @@ func (a *App) Serve(ctx context.Context) error {
 	// backstop for the whole request, headers included.
 	readTimeout := a.Config.Server.ReadTimeout.D(httpapi.DefaultReadTimeout)
 	a.server = &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ReadTimeout: 10*time.Second + readTimeout}
+		ReadTimeout: 10*time.Second + readTimeout, ErrorLog: slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn)}
+	tlsOn := a.Config.Server.TLS.Enabled()
+	if tlsOn {
+		a.server.TLSConfig = a.tlsConfig()
+	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -464,8 +582,16 @@ func (a *App) Serve(ctx context.Context) error {
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- a.server.Serve(a.listener) }()
-	a.Log.Info("payrouter serving", "url", a.URL, "sandbox", a.Config.Sandbox, "store", a.Config.Store.Driver, "rules_version", a.Rules.Load().Version())
+	go func() {
+		if tlsOn {
+			errc <- a.server.ServeTLS(a.listener, "", "")
+			return
+		}
+		errc <- a.server.Serve(a.listener)
+	}()
+	a.Log.Info("payrouter serving", "listen", describeListen(a.listener.Addr().String()), "url", a.URL, "tls", tlsOn,
+		"sandbox", a.Config.Sandbox, "sandbox_clients", a.sandboxClients(), "store", a.Config.Store.Driver,
+		"redis", a.Config.Redis.URL != "", "rules_version", a.Rules.Load().Version())
 	var err error
 	select {
 	case err = <-errc:
@@ -474,12 +600,40 @@ func (a *App) Serve(ctx context.Context) error {
 		err = a.server.Shutdown(sctx)
 		cancel()
 	}
+	a.Log.Info("payrouter shutting down: draining requests and background loops")
 	stop()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	a.Log.Info("payrouter stopped", "err", err)
 	return err
+}
+
+// describeListen says what a listener binds, in words an operator cannot
+// misread: ":8080" is every interface, not just this host.
+func describeListen(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return addr
+	case ip.IsUnspecified():
+		return addr + " (all interfaces)"
+	case ip.IsLoopback():
+		return addr + " (loopback only)"
+	}
+	return addr
+}
+
+func (a *App) sandboxClients() string {
+	if !a.Config.Sandbox {
+		return ""
+	}
+	return strings.Join(a.Config.SandboxClients, ",")
 }
 
 // Close releases the store and the listener.

@@ -142,7 +142,7 @@ func TestConcurrentSameKeyChargesOnce(t *testing.T) {
 
 func TestMerchantIsolationAndAuth(t *testing.T) {
 	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), func(c *config.Config) {
-		c.Merchants = append(c.Merchants, config.Merchant{ID: "other", APIKeys: []string{"sk_other"}, WebhookSecret: "x"})
+		c.Merchants = append(c.Merchants, config.Merchant{ID: "other", APIKeys: []config.APIKey{config.PlainKey("sk_other")}, WebhookSecret: "x"})
 	})
 	_, body := ti.Do(t, "POST", "/v1/payments", card("iso-1", 1000, "pm_card_visa"))
 	p := decodePayment(t, body)
@@ -303,6 +303,57 @@ func TestListPagination(t *testing.T) {
 	if err := json.Unmarshal(b, &page); err != nil || len(page.Data) != 1 || page.HasMore || page.Data[0].Reference != "pg-0" {
 		t.Fatalf("second page: %+v has_more=%v", page.Data, page.HasMore)
 	}
+	// Back from the last page: the payments just newer than the cursor, newest first.
+	_, b = ti.Do(t, "GET", "/v1/payments?limit=1&ending_before="+page.Data[0].ID, nil)
+	if err := json.Unmarshal(b, &page); err != nil || len(page.Data) != 1 || !page.HasMore || page.Data[0].Reference != "pg-1" {
+		t.Fatalf("ending_before pg-0: %+v has_more=%v", page.Data, page.HasMore)
+	}
+	_, b = ti.Do(t, "GET", "/v1/payments?limit=5&ending_before="+page.Data[0].ID, nil)
+	if err := json.Unmarshal(b, &page); err != nil || len(page.Data) != 1 || page.HasMore || page.Data[0].Reference != "pg-2" {
+		t.Fatalf("ending_before pg-1: %+v has_more=%v", page.Data, page.HasMore)
+	}
+	if st, _ := ti.Do(t, "GET", "/v1/payments?starting_after=a&ending_before=b", nil); st != 400 {
+		t.Errorf("both cursors: got %d, want 400", st)
+	}
+
+	// Events: starting_after (after is its alias) and ending_before.
+	var evs struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+		HasMore bool `json:"has_more"`
+	}
+	ids := func(path string) ([]string, bool) {
+		t.Helper()
+		st, b := ti.Do(t, "GET", path, nil)
+		if st != 200 {
+			t.Fatalf("%s: %d %s", path, st, b)
+		}
+		evs.Data = nil
+		if err := json.Unmarshal(b, &evs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs.Data {
+			out = append(out, e.ID)
+		}
+		return out, evs.HasMore
+	}
+	all, _ := ids("/v1/events")
+	if len(all) < 3 {
+		t.Fatalf("events: %v", all)
+	}
+	got, more := ids("/v1/events?limit=1&starting_after=" + all[0])
+	got2, _ := ids("/v1/events?limit=1&after=" + all[0])
+	if len(got) != 1 || got[0] != all[1] || !more || len(got2) != 1 || got2[0] != all[1] {
+		t.Errorf("starting_after/after %s: %v %v, want [%s]", all[0], got, got2, all[1])
+	}
+	last := all[len(all)-1]
+	got, more = ids("/v1/events?limit=2&ending_before=" + last)
+	if want := all[len(all)-3 : len(all)-1]; strings.Join(got, ",") != strings.Join(want, ",") || more != (len(all) > 3) {
+		t.Errorf("ending_before %s: %v more=%v, want %v", last, got, more, want)
+	}
+
 	if st, _ := ti.Do(t, "GET", "/v1/payments?limit=101", nil); st != 400 {
 		t.Errorf("limit 101: got %d, want 400", st)
 	}

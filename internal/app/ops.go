@@ -49,7 +49,7 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 	// must refuse the other's keys.
 	for i, m := range cfg.Merchants {
 		for _, k := range m.APIKeys {
-			if a, clash := keys.Authenticate(k); clash {
+			if a, clash := keys.Holds(k.Digest); clash {
 				return fmt.Errorf("%s: merchants[%d] (%s): an api key is also ops key %s", cfg.Path, i, m.ID, a.ID)
 			}
 		}

@@ -747,7 +747,7 @@ func randHex(n int) string {
 // measures, their simulators in-process, cards to Stripe and QRIS to
 // Midtrans.
 const benchConfig = `
-server: {listen: "127.0.0.1:0"}
+server: {listen: "127.0.0.1:0", rate_limit: {rps: 0}}   # the load generator is not a merchant to limit
 sandbox: true
 merchants:
   - {id: bench, api_keys: ["` + apiKey + `"], webhook_url: "", webhook_secret: whsec_bench}

@@ -5,16 +5,19 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/payrouter/payrouter/internal/apikey"
 )
 
 // Config is the whole file but rules.
@@ -28,17 +31,23 @@ type Config struct {
 	Router    Router              `yaml:"router"`
 	Events    Events              `yaml:"events"`
 	// Idempotency tunes the Idempotency-Key records of POSTs under /v1.
-	Idempotency Idempotency         `yaml:"idempotency"`
-	Log         Log                 `yaml:"log"`
-	Checkout    Checkout            `yaml:"checkout"`
-	Ops         Ops                 `yaml:"ops"`
-	Rules       yaml.Node           `yaml:"rules"`   // package rules
-	Default     yaml.Node           `yaml:"default"` // package rules
-	Fees        yaml.Node           `yaml:"fees"`    // package rules
+	Idempotency Idempotency `yaml:"idempotency"`
+	Log         Log         `yaml:"log"`
+	Checkout    Checkout    `yaml:"checkout"`
+	Ops         Ops         `yaml:"ops"`
+	Rules       yaml.Node   `yaml:"rules"`   // package rules
+	Default     yaml.Node   `yaml:"default"` // package rules
+	Fees        yaml.Node   `yaml:"fees"`    // package rules
 
 	// Path and Data are the file read, for package rules and reloads.
 	Path string `yaml:"-"`
 	Data []byte `yaml:"-"`
+
+	// SandboxClients (sandbox): the CIDRs whose clients may call the
+	// simulators at /sim/… (their _pay and checkout mark payments paid
+	// without any key). Default loopback only; empty entries (an unset
+	// ${VAR}) are skipped. ["0.0.0.0/0", "::/0"] opens them to everyone.
+	SandboxClients []string `yaml:"sandbox_clients"`
 
 	// SimURL (sandbox): the simulators of stripe, midtrans and xendit are
 	// served by `payrouter sim` at this base URL instead of in this
@@ -76,7 +85,30 @@ type Server struct {
 	// 1 MiB, what the webhook handler reads).
 	MaxBodyBytes        int64 `yaml:"max_body_bytes"`
 	MaxWebhookBodyBytes int64 `yaml:"max_webhook_body_bytes"`
+	// TLS: serve HTTPS with this certificate (reloaded on SIGHUP).
+	TLS TLS `yaml:"tls"`
+	// RateLimit is every merchant's default (merchants[].rate_limit wins).
+	RateLimit *RateLimit `yaml:"rate_limit"`
 }
+
+// TLS names a PEM certificate (chain) and its key; both or neither.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// RateLimit is a merchant's API budget: rps requests per second
+// sustained, bursts up to burst. rps 0 means unlimited.
+type RateLimit struct {
+	RPS   int `yaml:"rps"`
+	Burst int `yaml:"burst"`
+}
+
+// DefaultRateLimit applies when server.rate_limit is not set.
+var DefaultRateLimit = RateLimit{RPS: 100, Burst: 200}
 
 // Store selects the durable store.
 type Store struct {
@@ -100,11 +132,69 @@ type Redis struct {
 // Merchant is one API customer.
 type Merchant struct {
 	ID            string   `yaml:"id"`
-	APIKeys       []string `yaml:"api_keys"`
+	APIKeys       []APIKey `yaml:"api_keys"`
 	WebhookURL    string   `yaml:"webhook_url"`
 	WebhookSecret string   `yaml:"webhook_secret"`
 	// DisplayName is what the hosted checkout page shows the customer.
 	DisplayName string `yaml:"display_name"`
+	// RateLimit overrides server.rate_limit for this merchant.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimitOr returns the merchant's own limit, else def.
+func (m Merchant) RateLimitOr(def RateLimit) RateLimit {
+	if m.RateLimit != nil {
+		return *m.RateLimit
+	}
+	return def
+}
+
+// APIKey is one active key, held only as its digest: a plain key in the
+// file is hashed as it is read. In YAML it is a string (a plain key or
+// "sha256:<hex>", see `payrouter keys hash`) or {key, expires_at}, so
+// several keys can be live at once while one rotates out.
+type APIKey struct {
+	Digest    apikey.Digest
+	ExpiresAt time.Time // zero: never
+}
+
+// PlainKey is an APIKey from a plain key (tests, wiring).
+func PlainKey(key string) APIKey { return APIKey{Digest: apikey.Hash(key)} }
+
+// UnmarshalYAML takes "key", "sha256:<hex>" or {key: …, expires_at: RFC3339}.
+func (k *APIKey) UnmarshalYAML(n *yaml.Node) error {
+	var raw string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		raw = n.Value
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			switch kn.Value {
+			case "key":
+				raw = vn.Value
+			case "expires_at":
+				t, err := time.Parse(time.RFC3339, vn.Value)
+				if err != nil {
+					return fmt.Errorf("line %d: expires_at %q is not an RFC 3339 time like 2027-01-01T00:00:00Z", vn.Line, vn.Value)
+				}
+				k.ExpiresAt = t
+			default:
+				return fmt.Errorf("line %d: api key has no field %q (have key, expires_at)", kn.Line, kn.Value)
+			}
+		}
+		if raw == "" {
+			return fmt.Errorf("line %d: api key needs key", n.Line)
+		}
+	default:
+		return fmt.Errorf("line %d: an api key is a string or {key, expires_at}", n.Line)
+	}
+	d, err := apikey.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("line %d: api key: %w", n.Line, err)
+	}
+	k.Digest = d
+	return nil
 }
 
 // Breaker configures a provider's circuit breakers (one per method).
@@ -205,8 +295,14 @@ type OpsKey struct {
 
 // Log configures slog.
 type Log struct {
-	Level  string `yaml:"level"`  // debug | info | warn | error
-	Format string `yaml:"format"` // text | json
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // text | json; default json, text in sandbox
+}
+
+// JSONLogs reports whether logs are JSON: asked for, or by default outside
+// sandbox (log collectors parse it; people at a sandbox terminal read text).
+func (c *Config) JSONLogs() bool {
+	return c.Log.Format == "json" || (c.Log.Format == "" && !c.Sandbox)
 }
 
 // Duration is a time.Duration written as "10s" in YAML.
@@ -270,9 +366,11 @@ func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 	var c Config
 	if len(root.Content) > 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(mustEncode(&root)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
+		if errs := unknownKeys(&root, reflect.TypeFor[Config](), ""); len(errs) > 0 {
+			return nil, fmt.Errorf("%s: %w", path, errors.Join(errs...))
+		}
+		// Decoded from the tree itself, so errors name the file's lines.
+		if err := root.Decode(&c); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -286,13 +384,6 @@ func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &c, nil
-}
-
-func mustEncode(n *yaml.Node) []byte {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	_ = enc.Encode(n) // a node we just decoded always encodes
-	return b.Bytes()
 }
 
 // duplicateKeys refuses a mapping that has a key twice, also by case
@@ -422,6 +513,29 @@ func (c *Config) applyDefaults() {
 	}
 	setDuration(&c.Events.RetryFor, 24*time.Hour)
 	setDuration(&c.Events.RetryBase, 10*time.Second)
+	if c.Server.RateLimit == nil {
+		d := DefaultRateLimit
+		c.Server.RateLimit = &d
+	}
+	burst := func(rl *RateLimit) {
+		if rl != nil && rl.RPS > 0 && rl.Burst == 0 {
+			rl.Burst = rl.RPS // one second's budget unless told
+		}
+	}
+	burst(c.Server.RateLimit)
+	for i := range c.Merchants {
+		burst(c.Merchants[i].RateLimit)
+	}
+	var clients []string
+	for _, cidr := range c.SandboxClients {
+		if cidr = strings.TrimSpace(cidr); cidr != "" {
+			clients = append(clients, cidr)
+		}
+	}
+	c.SandboxClients = clients
+	if len(c.SandboxClients) == 0 {
+		c.SandboxClients = []string{"127.0.0.0/8", "::1/128"}
+	}
 	for name, p := range c.Providers {
 		if p.Kind == "" {
 			p.Kind = name
@@ -474,7 +588,7 @@ func (c *Config) validate() error {
 	if len(c.Merchants) == 0 {
 		errs = append(errs, errors.New("merchants: at least one merchant is required"))
 	}
-	keys := map[string]string{}
+	keys := apikey.NewSet()
 	ids := map[string]bool{}
 	for i, m := range c.Merchants {
 		if m.ID == "" {
@@ -484,13 +598,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("merchants[%d]: duplicate id %q", i, m.ID))
 		}
 		ids[m.ID] = true
-		for _, k := range m.APIKeys {
-			if k == "" {
-				errs = append(errs, fmt.Errorf("merchants[%d] (%s): empty api key", i, m.ID))
-			} else if other, dup := keys[k]; dup {
-				errs = append(errs, fmt.Errorf("merchants[%d] (%s): api key also belongs to %s", i, m.ID, other))
+		for j, k := range m.APIKeys {
+			if err := keys.Add(k.Digest, apikey.Entry{Owner: m.ID, ExpiresAt: k.ExpiresAt}); err != nil {
+				errs = append(errs, fmt.Errorf("merchants[%d] (%s): api_keys[%d]: %w", i, m.ID, j, err))
 			}
-			keys[k] = m.ID
+		}
+		if rl := m.RateLimit; rl != nil && (rl.RPS < 0 || rl.Burst < 0) {
+			errs = append(errs, fmt.Errorf("merchants[%d] (%s): rate_limit: rps and burst must not be negative", i, m.ID))
 		}
 		if m.WebhookURL != "" && m.WebhookSecret == "" {
 			errs = append(errs, fmt.Errorf("merchants[%d] (%s): webhook_url needs webhook_secret", i, m.ID))
@@ -498,6 +612,27 @@ func (c *Config) validate() error {
 	}
 	if rs := c.Ops.RulesSource; rs != "" && rs != "file" && rs != "store" {
 		errs = append(errs, fmt.Errorf("ops.rules_source: %q is not store or file", rs))
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if rl := c.Server.RateLimit; rl.RPS < 0 || rl.Burst < 0 {
+		errs = append(errs, errors.New("server.rate_limit: rps and burst must not be negative"))
+	}
+	if t := c.Server.TLS; t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("server.tls: cert_file and key_file go together"))
+	}
+	for i, cidr := range c.SandboxClients {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox_clients[%d]: %q is not a CIDR like 127.0.0.0/8", i, cidr))
+		}
 	}
 	names := make([]string, 0, len(c.Providers))
 	for n := range c.Providers {

@@ -96,6 +96,9 @@ func Tail(ctx context.Context, args []string, stdout, stderr io.Writer, deps Dep
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	every := fs.Duration("every", time.Second, "how often to poll the store")
 	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // --help: the usage is printed
+	}
 	if err != nil {
 		return exitUsage
 	}
@@ -248,6 +251,9 @@ func RedeliverCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	merchant := fs.String("merchant", "", "only this merchant's events")
 	dead := fs.Bool("dead", false, "redeliver every dead-lettered delivery")
 	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // --help: the usage is printed
+	}
 	if err != nil {
 		return exitUsage
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/apikey"
 	"github.com/payrouter/payrouter/internal/httpapi"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
 	"github.com/payrouter/payrouter/providers"
@@ -73,7 +74,13 @@ func api(t *testing.T, p *scripted) string {
 	g := router.Guard("fake", p, time.Second, router.BreakerSettings{FailureRatio: 1, MinRequests: 1000, OpenFor: time.Minute}, nil)
 	r := router.New(st, oneRoute("fake"), map[string]*router.Guarded{"fake": g},
 		router.Options{Deadline: 30 * time.Second, MaxAttempts: 3, PaymentTTL: 24 * time.Hour, ResolveBackoff: 2 * time.Second}, nil)
-	s := &httpapi.Server{Router: r, Store: st, Merchants: []httpapi.Merchant{{ID: "m1", APIKeys: []string{"sk_m1"}}, {ID: "m2", APIKeys: []string{"sk_m2"}}}}
+	keys := apikey.NewSet()
+	for _, m := range []string{"m1", "m2"} {
+		if err := keys.Add(apikey.Hash("sk_"+m), apikey.Entry{Owner: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &httpapi.Server{Router: r, Store: st, Keys: keys}
 	srv := httptest.NewServer(s.Handler(http.NewServeMux()))
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,26 +16,24 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/apikey"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/router"
 )
-
-// Merchant is an authenticated API caller.
-type Merchant struct {
-	ID      string
-	APIKeys []string
-}
 
 // Readiness reports extra readiness details (rules, breakers).
 type Readiness func(ctx context.Context) (ok bool, detail map[string]any)
 
 // Server holds the API's dependencies.
 type Server struct {
-	Router     *router.Router
-	Store      store.Store
-	Inbox      *inbox.Inbox
-	Merchants  []Merchant
+	Router *router.Router
+	Store  store.Store
+	Inbox  *inbox.Inbox
+	// Keys maps merchant API keys (by digest) to merchant ids.
+	Keys *apikey.Set
+	// Limiter spends a merchant's request budget; nil: no limit.
+	Limiter    RateLimiter
 	Log        *slog.Logger
 	Ready      Readiness
 	Metrics    http.Handler
@@ -53,17 +50,18 @@ type Server struct {
 	Deliveries Redeliverer
 	// Limits bound reading request bodies in time and size (every route).
 	Limits BodyLimits
+}
 
-	keys map[[32]byte]string
+// RateLimiter is a per-merchant request budget (ratelimit.Limiter).
+type RateLimiter interface {
+	// Allow spends one request; when refused, retryAfter says when one fits.
+	Allow(ctx context.Context, merchantID string) (ok bool, retryAfter time.Duration)
 }
 
 // Handler returns the API's routes on mux (sim routes are mounted by the caller).
 func (s *Server) Handler(mux *http.ServeMux) http.Handler {
-	s.keys = map[[32]byte]string{}
-	for _, m := range s.Merchants {
-		for _, k := range m.APIKeys {
-			s.keys[sha256.Sum256([]byte(k))] = m.ID
-		}
+	if s.Keys == nil {
+		s.Keys = apikey.NewSet()
 	}
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
@@ -99,8 +97,10 @@ type ctxKey struct{}
 
 func merchantOf(r *http.Request) string { v, _ := r.Context().Value(ctxKey{}).(string); return v }
 
-// auth resolves the Bearer key to its merchant. Keys are compared by their
-// SHA-256 in a map (constant time in the key's content).
+// auth resolves the Bearer key to its merchant, then spends one request of
+// the merchant's budget. The key is hashed once and looked up by its
+// SHA-256 (apikey.Set): the time taken does not depend on how much of a
+// key matches, and an expired key is refused like an unknown one.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -110,13 +110,24 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 				key, ok = u, true
 			}
 		}
-		id := ""
-		if ok && key != "" {
-			id = s.keys[sha256.Sum256([]byte(key))]
+		var e apikey.Entry
+		if ok {
+			e, ok = s.Keys.Lookup(key, time.Now())
 		}
-		if id == "" {
+		if !ok {
 			s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrAuthentication, Code: "api_key_invalid", Message: "missing or invalid API key (Authorization: Bearer <key>)"})
 			return
+		}
+		id := e.Owner
+		noteMerchant(r.Context(), id)
+		if s.Limiter != nil {
+			if ok, after := s.Limiter.Allow(r.Context(), id); !ok {
+				// Whole seconds, rounded up: Retry-After has no fractions.
+				w.Header().Set("Retry-After", strconv.FormatInt(int64(max(1, (after+time.Second-1)/time.Second)), 10))
+				s.writeError(w, r, &payrouter.Error{Type: payrouter.ErrRateLimited, Code: "rate_limited",
+					Message: "too many requests for this merchant; retry after the Retry-After header's seconds"})
+				return
+			}
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
 	}
@@ -161,7 +172,11 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.ListFilter{MerchantID: merchantOf(r), Reference: q.Get("reference"), Before: q.Get("starting_after")}
+	f := store.ListFilter{MerchantID: merchantOf(r), Reference: q.Get("reference"), Before: q.Get("starting_after"), After: q.Get("ending_before")}
+	if f.Before != "" && f.After != "" {
+		s.writeError(w, r, payrouter.InvalidParam("ending_before", "give starting_after or ending_before, not both"))
+		return
+	}
 	if st := q.Get("status"); st != "" {
 		if !payrouter.Status(st).Valid() {
 			s.writeError(w, r, payrouter.InvalidParam("status", "%q is not a payment status", st))
@@ -181,7 +196,9 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	more := len(ps) > limit
-	if more {
+	if more && f.After != "" {
+		ps = ps[1:] // the page nearest the cursor; more lie further ahead
+	} else if more {
 		ps = ps[:limit]
 	}
 	if ps == nil {
@@ -277,33 +294,66 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var after int64
-	if a := q.Get("after"); a != "" {
-		n, err := payrouter.ParseEventID(a)
-		if err != nil {
-			s.writeError(w, r, payrouter.InvalidParam("after", "must be an event id like evt_0000000000000001"))
-			return
+	// starting_after and ending_before as on every list; after is the
+	// older name of starting_after.
+	cursor := func(name string) (int64, bool, error) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, false, nil
 		}
-		after = n
+		n, err := payrouter.ParseEventID(v)
+		if err != nil {
+			return 0, false, payrouter.InvalidParam(name, "must be an event id like evt_0000000000000001")
+		}
+		return n, true, nil
+	}
+	after, hasAfter, err := cursor("starting_after")
+	if err == nil && !hasAfter {
+		after, hasAfter, err = cursor("after")
+	}
+	before, hasBefore, err2 := cursor("ending_before")
+	if err = errors.Join(err, err2); err == nil && hasAfter && hasBefore {
+		err = payrouter.InvalidParam("ending_before", "give starting_after or ending_before, not both")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	limit, err := limitParam(q.Get("limit"), 100, 1000)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	evs, err := s.Store.ListEvents(r.Context(), merchantOf(r), after, limit+1)
+	var evs []payrouter.Event
+	if hasBefore {
+		bl, ok := s.Store.(eventsBeforeLister)
+		if !ok {
+			s.writeError(w, r, payrouter.InvalidParam("ending_before", "this store cannot page backwards"))
+			return
+		}
+		evs, err = bl.ListEventsBefore(r.Context(), merchantOf(r), before, limit+1)
+	} else {
+		evs, err = s.Store.ListEvents(r.Context(), merchantOf(r), after, limit+1)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	more := len(evs) > limit
-	if more {
+	if more && hasBefore {
+		evs = evs[1:] // the page nearest the cursor; more lie further back
+	} else if more {
 		evs = evs[:limit]
 	}
 	if evs == nil {
 		evs = []payrouter.Event{}
 	}
 	writeJSON(w, 200, map[string]any{"data": evs, "has_more": more})
+}
+
+// eventsBeforeLister pages events backwards (the SQL stores have it).
+type eventsBeforeLister interface {
+	ListEventsBefore(ctx context.Context, merchantID string, before int64, limit int) ([]payrouter.Event, error)
 }
 
 // Redeliverer queues an event's merchant webhook again (events.Dispatcher).
@@ -485,7 +535,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, _ := s.errorStatus(err)
 	if status >= 500 && status != 503 {
 		// Logged once, here, without the request body.
-		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeRaw(w, status, s.errorBody(err))
 }

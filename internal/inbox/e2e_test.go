@@ -344,7 +344,7 @@ func TestMerchantEndpointDownDeliveredLater(t *testing.T) {
 		c.Merchants[0].WebhookURL = srv.URL + "/payrouter"
 		c.Merchants[0].WebhookSecret = "whsec_demo"
 		c.Events.RetryBase = config.Duration(100 * time.Millisecond)
-		c.Merchants = append(c.Merchants, config.Merchant{ID: "other", APIKeys: []string{"sk_other"}})
+		c.Merchants = append(c.Merchants, config.Merchant{ID: "other", APIKeys: []config.APIKey{config.PlainKey("sk_other")}})
 	})
 	st, b := ti.Do(t, "POST", "/v1/payments",
 		`{"amount":1999,"currency":"USD","method":"card","reference":"hook-1","payment_method_tokens":{"stripe":"pm_card_visa"}}`)

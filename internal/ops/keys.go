@@ -6,11 +6,10 @@
 package ops
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
-	"strings"
+
+	"github.com/payrouter/payrouter/internal/apikey"
 )
 
 // Role orders what an ops key may do.
@@ -62,7 +61,7 @@ type KeyConfig struct {
 
 type key struct {
 	actor Actor
-	sum   [sha256.Size]byte
+	sum   apikey.Digest
 }
 
 // Keys authenticates ops keys. Only hashes are kept in memory.
@@ -84,20 +83,14 @@ func NewKeys(cfg []KeyConfig) (*Keys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ops.keys[%d] (%s): %w", i, c.ID, err)
 		}
-		k := key{actor: Actor{ID: c.ID, Role: role}}
-		switch {
-		case strings.HasPrefix(c.Key, "sha256:"):
-			b, err := hex.DecodeString(strings.TrimPrefix(c.Key, "sha256:"))
-			if err != nil || len(b) != sha256.Size {
-				return nil, fmt.Errorf("ops.keys[%d] (%s): key sha256:<hex> needs 64 hex digits", i, c.ID)
-			}
-			copy(k.sum[:], b)
-		case len(c.Key) < 12:
+		if len(c.Key) < 12 {
 			return nil, fmt.Errorf("ops.keys[%d] (%s): key is shorter than 12 characters", i, c.ID)
-		default:
-			k.sum = sha256.Sum256([]byte(c.Key))
 		}
-		ks.keys = append(ks.keys, k)
+		d, err := apikey.Parse(c.Key) // a plain key or sha256:<hex>, the merchants' format
+		if err != nil {
+			return nil, fmt.Errorf("ops.keys[%d] (%s): %w", i, c.ID, err)
+		}
+		ks.keys = append(ks.keys, key{actor: Actor{ID: c.ID, Role: role}, sum: d})
 	}
 	return ks, nil
 }
@@ -108,7 +101,12 @@ func (ks *Keys) Authenticate(token string) (Actor, bool) {
 	if ks == nil || token == "" {
 		return Actor{}, false
 	}
-	sum := sha256.Sum256([]byte(token))
+	return ks.byDigest(apikey.Hash(token))
+}
+
+// byDigest finds the actor whose key hashes to sum (constant time over
+// every key).
+func (ks *Keys) byDigest(sum apikey.Digest) (Actor, bool) {
 	var found Actor
 	ok := false
 	for _, k := range ks.keys {
@@ -117,6 +115,15 @@ func (ks *Keys) Authenticate(token string) (Actor, bool) {
 		}
 	}
 	return found, ok
+}
+
+// Holds reports whether a key with digest d is an ops key (a merchant key
+// must never be one).
+func (ks *Keys) Holds(d apikey.Digest) (Actor, bool) {
+	if ks == nil {
+		return Actor{}, false
+	}
+	return ks.byDigest(d)
 }
 
 // Len is the number of keys.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -78,11 +80,20 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	if err != nil {
 		return fail(err)
 	}
+	// Progress on a terminal only: piped or redirected, stderr stays quiet.
+	progress := func(format string, a ...any) {}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		progress = func(format string, a ...any) { fmt.Fprintf(stderr, "reconcile: "+format+"\n", a...) }
+	}
+	if len(listers) > 0 {
+		progress("asking %d provider API(s) for settlements from %s to %s…", len(listers), c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
+	}
 	api, err := Fetch(ctx, listers, c.from, c.to)
 	if err != nil {
 		return fail(err)
 	}
 	entries = append(entries, api...)
+	progress("%d settlement lines; joining them with the ledger…", len(entries))
 	rep, err := Run(ctx, env.Ledger, entries, Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
 		Tolerance: c.tolerance, Providers: reconciled}, now())
 	if err != nil {

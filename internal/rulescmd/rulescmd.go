@@ -119,6 +119,9 @@ func Check(ctx context.Context, args []string, stdout, stderr io.Writer, deps De
 	fs := newFlags("rules check", stderr, "rules check [--json] config.yaml")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
 	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // --help: the usage is printed
+	}
 	if err != nil || len(pos) != 1 {
 		if err == nil {
 			fs.Usage()
@@ -224,6 +227,9 @@ func compile(path, capsPath string, deps Deps, stderr io.Writer) (*rules.RuleSet
 func Test(ctx context.Context, args []string, stdout, stderr io.Writer, deps Deps) int {
 	fs := newFlags("rules test", stderr, "rules test config.yaml cases.yaml")
 	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // --help: the usage is printed
+	}
 	if err != nil || len(pos) != 2 {
 		if err == nil {
 			fs.Usage()
@@ -315,6 +321,9 @@ func Explain(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	fs.Var(meta, "metadata", "metadata key=value (repeatable)")
 	fs.Var(tokens, "token", "card token provider=token (repeatable)")
 	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // --help: the usage is printed
+	}
 	if err != nil {
 		return exitUsage
 	}
@@ -466,6 +475,9 @@ func Diff(ctx context.Context, args []string, stdout, stderr io.Writer, deps Dep
 	since := fs.Duration("since", 168*time.Hour, "replay payments created in this window before now")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // --help: the usage is printed
+	}
 	if err != nil || len(pos) != 2 {
 		if err == nil {
 			fs.Usage()

@@ -227,6 +227,9 @@ type ListFilter struct {
 	Limit      int
 	// Before lists payments created before this payment id (pagination).
 	Before string
+	// After lists the payments created after this payment id (the page
+	// before a cursor), the Limit nearest to it; still newest first.
+	After string
 }
 
 // InboxItem is one received provider webhook.

@@ -29,6 +29,10 @@ func RepoFile(name string) string {
 // TestInstance is a running sandbox payrouter for tests and benchmarks.
 type TestInstance struct {
 	*app.App
+	// Client validates every call against openapi.yaml (SpecTransport);
+	// Do uses it.
+	Client *http.Client
+	Spec   *SpecTransport
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -60,6 +64,9 @@ func StartSandboxWith(tb testing.TB, dsn string, mutate func(*config.Config), op
 	}
 	cfg.Store.DSN = dsn
 	cfg.Log.Level = "error"
+	// Load and chaos tests send far more than a merchant's default budget;
+	// rate limit tests set their own.
+	cfg.Server.RateLimit = &config.RateLimit{}
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -77,7 +84,13 @@ func StartSandboxWith(tb testing.TB, dsn string, mutate func(*config.Config), op
 		cancel()
 		tb.Fatal(err)
 	}
-	ti := &TestInstance{App: a, cancel: cancel, done: make(chan struct{})}
+	spec, err := NewSpecTransport(a.URL, nil)
+	if err != nil {
+		cancel()
+		a.Close()
+		tb.Fatal(err)
+	}
+	ti := &TestInstance{App: a, Client: &http.Client{Transport: spec}, Spec: spec, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(ti.done); _ = a.Serve(ctx) }()
 	tb.Cleanup(ti.Stop)
 	return ti
@@ -124,7 +137,7 @@ func (ti *TestInstance) Do(tb testing.TB, method, path string, body any, hdr ...
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := ti.Client.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -785,13 +785,23 @@ func (s *Store) ListPayments(ctx context.Context, f store.ListFilter) ([]*payrou
 		where = append(where, "(created_at, id) < (SELECT c.created_at, c.id FROM payments c WHERE c.id = ?)")
 		args = append(args, f.Before)
 	}
+	order := " ORDER BY created_at DESC, id DESC LIMIT ?"
+	if f.After != "" {
+		where = append(where, "(created_at, id) > (SELECT c.created_at, c.id FROM payments c WHERE c.id = ?)")
+		args = append(args, f.After)
+		order = " ORDER BY created_at, id LIMIT ?" // the nearest to the cursor, reversed below
+	}
 	query := `SELECT ` + paymentCols + ` FROM payments`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	query += order
 	args = append(args, clamp(f.Limit, DefaultListLimit, MaxListLimit))
-	return s.queryPayments(ctx, s.r, query, args...)
+	ps, err := s.queryPayments(ctx, s.r, query, args...)
+	if f.After != "" {
+		slices.Reverse(ps)
+	}
+	return ps, err
 }
 
 func clamp(n, def, max int) int {
@@ -852,6 +862,20 @@ func scanEvent(row rowScanner) (payrouter.Event, error) {
 	return e, nil
 }
 
+// ListEventsBefore lists the limit events with Seq < before nearest to it,
+// oldest first, of one merchant ("" = all): the page before a cursor.
+func (s *Store) ListEventsBefore(ctx context.Context, merchantID string, before int64, limit int) ([]payrouter.Event, error) {
+	query, args := `SELECT `+eventCols+` FROM events WHERE seq < ?`, []any{before}
+	if merchantID != "" {
+		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
+	}
+	query += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, clamp(limit, DefaultEventLimit, MaxEventLimit))
+	evs, err := s.listEvents(ctx, query, args...)
+	slices.Reverse(evs)
+	return evs, err
+}
+
 // ListEvents lists events with Seq > after, oldest first, of one merchant
 // ("" = all). limit defaults to 100 and is capped at 1000.
 func (s *Store) ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error) {
@@ -861,6 +885,10 @@ func (s *Store) ListEvents(ctx context.Context, merchantID string, after int64, 
 	}
 	query += ` ORDER BY seq LIMIT ?`
 	args = append(args, clamp(limit, DefaultEventLimit, MaxEventLimit))
+	return s.listEvents(ctx, query, args...)
+}
+
+func (s *Store) listEvents(ctx context.Context, query string, args ...any) ([]payrouter.Event, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)

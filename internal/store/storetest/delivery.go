@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -280,4 +281,44 @@ func seqsOf(ds []store.Delivery) []int64 {
 		out = append(out, d.Seq)
 	}
 	return out
+}
+
+// testEventsBefore pages events backwards (ending_before), for the stores
+// that can.
+func testEventsBefore(t *testing.T, s store.Store) {
+	bl, ok := s.(interface {
+		ListEventsBefore(ctx context.Context, merchantID string, before int64, limit int) ([]payrouter.Event, error)
+	})
+	if !ok {
+		t.Skip("this store has no ListEventsBefore")
+	}
+	evs := makeEvents(t, s, 8) // m1 gets the even ones
+	seqs := func(es []payrouter.Event) []int64 {
+		var out []int64
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		merchant string
+		before   int64
+		limit    int
+		want     []int64
+	}{
+		{"nearest, oldest first", "", evs[5].Seq, 2, []int64{evs[3].Seq, evs[4].Seq}},
+		{"one merchant", "m1", evs[7].Seq, 2, []int64{evs[4].Seq, evs[6].Seq}},
+		{"fewer than limit", "", evs[2].Seq, 10, []int64{evs[0].Seq, evs[1].Seq}},
+		{"before the first", "", evs[0].Seq, 10, nil},
+	}
+	for _, tt := range tests {
+		got, err := bl.ListEventsBefore(context.Background(), tt.merchant, tt.before, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(seqs(got)) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, seqs(got), tt.want)
+		}
+	}
 }

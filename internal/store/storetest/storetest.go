@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPayments", testListPayments},
 		{"ScanPayments", testScanPayments},
 		{"Cursors", testCursors},
+		{"EventsBefore", testEventsBefore},
 		{"Deliveries", testDeliveries},
 		{"DeliveryConcurrentClaim", testDeliveryConcurrentClaim},
 		{"CreateClaiming", testCreateClaiming},
@@ -1088,6 +1089,11 @@ func testListPayments(t *testing.T, s store.Store) {
 			[]string{"pay_m1_0103", "pay_m1_0102", "pay_m1_0101", "pay_m1_0100", "pay_m1_0099"}},
 		{"before the oldest", store.ListFilter{MerchantID: "m1", Before: "pay_m1_0001"}, nil},
 		{"unknown cursor", store.ListFilter{MerchantID: "m1", Before: "pay_nope"}, nil},
+		{"after: the nearest newer, newest first", store.ListFilter{MerchantID: "m1", After: "pay_m1_0050", Limit: 2}, []string{"pay_m1_0052", "pay_m1_0051"}},
+		{"after in a created_at tie", store.ListFilter{MerchantID: "m1", After: "pay_m1_0099", Limit: 3}, []string{"pay_m1_0102", "pay_m1_0101", "pay_m1_0100"}},
+		{"after the newest", store.ListFilter{MerchantID: "m1", After: "pay_m1_0105"}, nil},
+		{"after with status", store.ListFilter{MerchantID: "m1", After: "pay_m1_0001", Status: payrouter.StatusSucceeded, Limit: 2},
+			[]string{"pay_m1_0007", "pay_m1_0004"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
