@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
-	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -298,177 +297,36 @@ func (r *Router) updatePayment(ctx context.Context, id string, fn func(q *payrou
 // key is claimed with the create and completed with the final update (see
 // PayIdempotent); res tells the caller which happened. With first, the
 // payment already exists (hosted checkout): first writes it with its first
-// attempt instead of the create, and returns what it saved.
+// attempt instead of the create, and returns what it saved. The steps are
+// attempts' methods (router/attempts.go).
 func (r *Router) run(ctx context.Context, p *payrouter.Payment, cands []Candidate, idem *Idempotency, out *PayResult,
 	first func(context.Context, *payrouter.Payment) (*payrouter.Payment, error)) (*payrouter.Payment, error) {
-	var reasons []string
-	base := p.Route.Reason
-	withReasons := func() string {
-		if len(reasons) == 0 {
-			return base
-		}
-		return base + "; " + strings.Join(reasons, "; ")
-	}
-	tried := 0
-	i := 0
-	next := func() *Candidate {
-		for ; i < len(cands); i++ {
-			c := &cands[i]
-			g := r.providers[c.Provider]
-			if g == nil {
-				reasons = append(reasons, c.Provider+": not configured")
-				continue
-			}
-			if ok, why := g.Allow(p.Method); !ok {
-				reasons = append(reasons, c.Provider+": "+why)
-				continue
-			}
-			i++
-			return c
-		}
-		return nil
-	}
-	c := next()
+	w := &attempts{r: r, p: p, cands: cands, base: p.Route.Reason, idem: idem, out: out}
+	c := w.next()
 	if c == nil {
 		// Nothing was called and nothing stored: tell the merchant plainly.
 		return nil, &payrouter.Error{Type: payrouter.ErrProviderUnavailable, Code: "provider_unavailable",
-			Message: "every candidate provider is unavailable: " + strings.Join(reasons, "; ")}
+			Message: "every candidate provider is unavailable: " + strings.Join(w.reasons, "; ")}
 	}
-	r.startAttempt(p, c)
-	p.Route.Reason = withReasons() // candidates skipped before the first call
-	p.ResolveAt = r.nextResolve(p, p.CreatedAt)
-	if first != nil {
-		saved, err := first(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		p = saved
-	} else if idem != nil {
-		rec, err := r.store.(store.PaymentWriter).CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{
-			MerchantID: idem.MerchantID, Key: idem.Key, RequestHash: idem.RequestHash, Now: idem.Now})
-		if err != nil {
-			return nil, err
-		}
-		if rec != nil {
-			out.Existing = rec
-			return nil, nil
-		}
-		out.Claimed = true
-	} else if err := r.store.CreatePayment(ctx, p); err != nil {
+	if stored, err := w.begin(ctx, c, first); !stored || err != nil {
 		return nil, err
 	}
 	for {
-		att := *p.LastAttempt()
-		res, callErr := r.authorize(ctx, p, c, &att)
-		if !isSkip(callErr) {
-			// A call the breaker refused sent nothing: it is not an attempt
-			// against MaxAttempts.
-			tried++
-		}
-		decision := r.decide(att.Provider, p.Method, callErr)
-		r.recordOutcome(p, att.Provider, res, callErr)
-		var nextC *Candidate
-		stopWhy := ""
-		switch {
-		case decision != failover:
-		case tried >= r.opts.MaxAttempts:
-			stopWhy = fmt.Sprintf("max attempts (%d) reached", r.opts.MaxAttempts)
-		case !r.timeLeft(ctx):
-			stopWhy = "deadline reached"
-		default:
-			nextC = next()
-		}
-		// The reasons this outcome adds, decided here so that fn can run
-		// twice (the store may call it again on a reloaded payment).
-		switch {
-		case callErr == nil, decision == stop:
-		case decision == hold:
-			reasons = append(reasons, att.Provider+": ambiguous ("+codeOf(callErr)+"), resolving before any other provider")
-		case nextC != nil:
-			reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+"), next")
-		default:
-			reasons = append(reasons, att.Provider+": "+string(providers.ClassOf(callErr))+" ("+codeOf(callErr)+")")
-			if stopWhy != "" {
-				reasons = append(reasons, stopWhy)
-			}
-		}
-		held := callErr != nil && decision == hold
-		final := callErr == nil || nextC == nil || decision != failover
-		opts := store.UpdateOptions{Current: p}
-		var body []byte
-		if idem != nil && final && !held {
-			// The response is stored with the outcome it shows.
-			opts.Complete = &store.IdempotencyCompletion{MerchantID: idem.MerchantID, Key: idem.Key, Status: idem.Status,
-				Render: func(q *payrouter.Payment) ([]byte, error) {
-					b, err := idem.Render(q)
-					body = b
-					return b, err
-				}}
-		}
-		now := r.now().UTC()
-		saved, err := r.updatePayment(context.WithoutCancel(ctx), p.ID, func(q *payrouter.Payment) error {
-			a := attemptN(q, att.N)
-			r.finishAttempt(q, a, &att, res, callErr, now)
-			switch {
-			case callErr == nil:
-				r.applyResult(q, att.Provider, res, now)
-			case decision == stop:
-				f := failureOf(callErr)
-				if _, err := q.Fail(payrouter.StatusFailed, f, now); err != nil {
-					return err
-				}
-			case decision == hold:
-				// Ambiguous card: never elsewhere. The resolver keeps asking.
-				q.Status = payrouter.StatusProcessing
-				q.Provider = att.Provider
-			case nextC != nil:
-				// An ambiguous customer-action attempt may exist at its
-				// provider: the resolver cancels it once it can be seen.
-				r.startAttempt(q, nextC)
-			default:
-				f := failureOf(callErr)
-				if providers.ClassOf(callErr) != providers.Declined {
-					f = payrouter.Failure{Code: "provider_unavailable", Message: "no provider could take the payment: " + strings.Join(reasons, "; "), ProviderCode: f.ProviderCode}
-				}
-				if _, err := q.Fail(payrouter.StatusFailed, f, now); err != nil {
-					return err
-				}
-			}
-			q.Route.Reason = withReasons()
-			q.ResolveAt = r.nextResolve(q, now)
-			return nil
-		}, opts)
+		o := w.call(ctx, c)
+		body, err := w.save(ctx, &o)
 		if err != nil {
 			return nil, err
 		}
-		p = saved
-		if held {
-			r.resolveNow(ctx, p)
-			if q, err := r.store.GetPayment(ctx, "", p.ID); err == nil {
-				p = q
-			}
-			if idem != nil {
-				// The resolver may have moved it: store what is returned.
-				b, err := idem.Render(p)
-				if err != nil {
-					return nil, err
-				}
-				if err := r.store.CompleteIdempotencyKey(context.WithoutCancel(ctx), idem.MerchantID, idem.Key, idem.Status, b); err != nil {
-					// As a separately completed key: the answer stands, a
-					// retry takes the key over once it is stale.
-					r.log.Error("idempotency record not completed", "payment", p.ID, "err", err)
-				}
-				out.Body = b
-			}
-			return p, nil
+		if o.held() {
+			return w.resolveHeld(ctx)
 		}
-		if final {
+		if o.final() {
 			if idem != nil {
 				out.Body = body
 			}
-			return p, nil
+			return w.p, nil
 		}
-		c = nextC
+		c = o.next
 	}
 }
 

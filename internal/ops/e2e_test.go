@@ -179,10 +179,7 @@ func testOpsAPI(t *testing.T, s setup) {
 	// A broken version: 422 with line and column, nothing stored.
 	bad := strings.Replace(good, "providers: [xendit, stripe, midtrans]", "providers: [xendit, stripe, nosuch]", 1)
 	st, body := call(t, a, admin, "POST", "/ops/v1/rules/versions", map[string]string{"yaml": bad, "reason": "try"})
-	var refused struct {
-		Check ops.Check `json:"check"`
-	}
-	refused = must[struct {
+	refused := must[struct {
 		Check ops.Check `json:"check"`
 	}](t, 422)(st, body)
 	if len(refused.Check.Errors) == 0 || refused.Check.Errors[0].Line == 0 || refused.Check.Errors[0].Col == 0 ||
@@ -402,11 +399,6 @@ func testOpsAPI(t *testing.T, s setup) {
 	if strings.Contains(metrics, `route="GET /ops/v1`) {
 		t.Errorf("/metrics records ops routes as merchant API requests")
 	}
-}
-
-func call3(t *testing.T, ti *apptest.TestInstance, key, m, path string, body any) (int, []byte) {
-	t.Helper()
-	return call(t, ti, key, m, path, body)
 }
 
 func call3must(t *testing.T, ti *apptest.TestInstance, key, m, path string, body any, want int) {
