@@ -47,7 +47,7 @@ func TestEveryRouteMatchesTheSpec(t *testing.T) {
 		`{"amount":150000,"currency":"IDR","method":"qris","reference":"s-4"}`,
 		`{"amount":150000,"currency":"IDR","method":"bank_transfer","bank":"bca","reference":"s-5"}`,
 		`{"amount":150000,"currency":"IDR","method":"ovo","reference":"s-6","customer":{"phone":"+628123456789"}}`,
-		`{"amount":150000,"currency":"IDR","method":"dana","reference":"s-7"}`,
+		`{"amount":150000,"currency":"IDR","method":"dana","reference":"s-7","return_url":"https://shop.example/back"}`,
 	} {
 		st, b = ti.Do(t, "POST", "/v1/payments", body)
 		want(st, b, 201, body)

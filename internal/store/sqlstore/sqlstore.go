@@ -607,6 +607,9 @@ func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Pay
 	for i, p := range ps {
 		byID[p.ID] = p
 		args[i] = p.ID
+		// "attempts": [] even for a payment without any (a hosted checkout
+		// before the customer chooses), as the API promises.
+		p.Attempts = []payrouter.Attempt{}
 	}
 
 	rows, err := s.query(ctx, q, qLoadAttempts(len(ps)), args...)
