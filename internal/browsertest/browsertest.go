@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -28,10 +29,26 @@ type Browser struct {
 // Timeout bounds each Do, Text and Screenshot.
 const Timeout = 30 * time.Second
 
+// Options shape the browser: a window size (0: 1280×900, a desktop) and
+// JavaScript off (pages must work without it).
+type Options struct {
+	Width, Height int
+	NoJavaScript  bool
+}
+
 // Start launches Chromium headless (--no-sandbox: tests run as root in CI)
 // and closes it at cleanup.
 func Start(t testing.TB) *Browser {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Browser {
+	t.Helper()
+	if o.Width == 0 || o.Height == 0 {
+		o.Width, o.Height = 1280, 900
+	}
 	bin := os.Getenv("PAYROUTER_TEST_CHROMIUM")
 	if bin == "" {
 		t.Skip("PAYROUTER_TEST_CHROMIUM is unset; set it to a Chromium binary (e.g. /usr/bin/chromium) to run the browser tests")
@@ -41,7 +58,7 @@ func Start(t testing.TB) *Browser {
 		chromedp.NoSandbox,
 		chromedp.Headless,
 		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(o.Width, o.Height),
 		chromedp.Flag("disable-dev-shm-usage", true),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -50,6 +67,11 @@ func Start(t testing.TB) *Browser {
 	// The first run starts the browser and binds it to ctx: no timeout here.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium %s: %v", bin, err)
+	}
+	if o.NoJavaScript {
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatalf("disable JavaScript: %v", err)
+		}
 	}
 	dir := os.Getenv("PAYROUTER_TEST_ARTEFACTS")
 	if dir == "" {

@@ -14,51 +14,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app/apptest"
+	"github.com/payrouter/payrouter/internal/browsertest"
 	"github.com/payrouter/payrouter/internal/config"
 )
 
-// browser starts headless Chromium from PAYROUTER_TEST_CHROMIUM, with
-// JavaScript on or off.
-func browser(t *testing.T, js bool) context.Context {
+// browser starts headless Chromium (internal/browsertest) sized like a
+// phone — most Indonesian buyers pay on one — with JavaScript on or off.
+func browser(t *testing.T, js bool) *browsertest.Browser {
 	t.Helper()
-	path := os.Getenv("PAYROUTER_TEST_CHROMIUM")
-	if path == "" {
-		t.Skip("PAYROUTER_TEST_CHROMIUM is not set (e.g. /usr/bin/chromium): skipping the hosted checkout browser tests")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(412, 915)) // a phone
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !js}); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// screenshot writes the page to PAYROUTER_TEST_ARTEFACTS (or a temp dir).
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("PAYROUTER_TEST_ARTEFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
-	if err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	file := filepath.Join(dir, "checkout-"+strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())+"-"+name+".jpg")
-	if err := os.WriteFile(file, buf, 0o644); err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-	}
+	return browsertest.StartWith(t, browsertest.Options{Width: 412, Height: 915, NoJavaScript: !js})
 }
 
 // merchant is the merchant's site: it records where customers came back.
@@ -183,27 +152,30 @@ func TestHostedCheckoutInBrowser(t *testing.T) {
 		status payrouter.Status
 		result string
 		// run acts as the customer from the method list on.
-		run func(t *testing.T, ctx context.Context, p payrouter.Payment)
+		run func(t *testing.T, b *browsertest.Browser, p payrouter.Payment)
 	}{
-		{"ewallet", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"ewallet", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			// GoPay: a link to the wallet (and, on a desktop, its QR), paid on the wallet's page.
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=method][value=gopay]`)),
 				chromedp.WaitVisible(chromedp.CSS(`#continue`)))
-			screenshot(t, ctx, "action")
+			b.Screenshot("action")
 			run(t, ctx, chromedp.Click(chromedp.CSS(`#continue`)), chromedp.WaitVisible(chromedp.CSS(`#pay`)))
 			if amt, _ := text(ctx, "#amount"); amt != "Rp 150.000" {
 				t.Errorf("wallet page amount %q, want Rp 150.000", amt)
 			}
-			screenshot(t, ctx, "wallet")
+			b.Screenshot("wallet")
 			run(t, ctx, chromedp.Click(chromedp.CSS(`#pay`))) // the wallet sends the customer back
 		}},
-		{"qris", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"qris", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=method][value=qris]`)),
 				chromedp.WaitVisible(chromedp.CSS(`#qr svg`)))
-			screenshot(t, ctx, "qr")
+			b.Screenshot("qr")
 			simPay(t, ti, getPayment(t, ti, p.ID), "success") // scanned and paid in a bank app
 		}},
-		{"va", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"va", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=method][value=bank_transfer]`)),
 				chromedp.WaitVisible(chromedp.CSS(`button[name=bank][value=bca]`)),
 				chromedp.Click(chromedp.CSS(`button[name=bank][value=bca]`)),
@@ -212,38 +184,43 @@ func TestHostedCheckoutInBrowser(t *testing.T) {
 			if va, _ := text(ctx, "#va-number"); q.NextAction == nil || va != q.NextAction.VANumber || va == "" {
 				t.Errorf("page shows VA %q, payment says %+v", va, q.NextAction)
 			}
-			screenshot(t, ctx, "va")
+			b.Screenshot("va")
 			simPay(t, ti, q, "success")
 		}},
-		{"card", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"card", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=method][value=card]`)),
 				chromedp.WaitVisible(chromedp.CSS(`button[name=card_token][value=tok_sandbox_success]`)))
-			screenshot(t, ctx, "cards")
+			b.Screenshot("cards")
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=card_token][value=tok_sandbox_success]`)))
 		}},
-		{"card-3ds", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"card-3ds", payrouter.StatusSucceeded, "Payment successful", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=method][value=card]`)),
 				chromedp.WaitVisible(chromedp.CSS(`button[name=card_token][value=tok_sandbox_3ds]`)),
 				chromedp.Click(chromedp.CSS(`button[name=card_token][value=tok_sandbox_3ds]`)),
 				chromedp.WaitVisible(chromedp.CSS(`#continue`)),
 				chromedp.Click(chromedp.CSS(`#continue`)), // to the bank's 3-D Secure page
 				chromedp.WaitVisible(chromedp.CSS(`#pay`)))
-			screenshot(t, ctx, "3ds")
+			b.Screenshot("3ds")
 			run(t, ctx, chromedp.Click(chromedp.CSS(`#pay`)))
 		}},
-		{"declined", payrouter.StatusFailed, "Payment failed", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"declined", payrouter.StatusFailed, "Payment failed", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[name=method][value=card]`)),
 				chromedp.WaitVisible(chromedp.CSS(`button[name=card_token][value=tok_sandbox_decline]`)),
 				chromedp.Click(chromedp.CSS(`button[name=card_token][value=tok_sandbox_decline]`)))
 		}},
-		{"cancel", payrouter.StatusCanceled, "Payment canceled", func(t *testing.T, ctx context.Context, p payrouter.Payment) {
+		{"cancel", payrouter.StatusCanceled, "Payment canceled", func(t *testing.T, b *browsertest.Browser, p payrouter.Payment) {
+			ctx := b.Ctx
 			run(t, ctx, chromedp.Click(chromedp.CSS(`#cancel`)))
 		}},
 	}
 	for _, js := range []bool{true, false} {
 		for _, f := range flows {
 			t.Run(fmt.Sprintf("%s/js=%v", f.name, js), func(t *testing.T) {
-				ctx := browser(t, js)
+				b := browser(t, js)
+				ctx := b.Ctx
 				ref := fmt.Sprintf("co-%s-%v", f.name, js)
 				p := hostedPayment(t, ti, ref, shop.URL+"/thanks?order="+ref, nil)
 				run(t, ctx, chromedp.Navigate(p.NextAction.URL), chromedp.WaitVisible(chromedp.CSS(`#methods`)))
@@ -253,10 +230,10 @@ func TestHostedCheckoutInBrowser(t *testing.T) {
 				if got, _ := text(ctx, "#amount"); got != "Rp 150.000" {
 					t.Errorf("amount %q, want Rp 150.000", got)
 				}
-				screenshot(t, ctx, "methods")
-				f.run(t, ctx, p)
+				b.Screenshot("methods")
+				f.run(t, b, p)
 				waitResult(t, ctx, f.status, f.result)
-				screenshot(t, ctx, "result")
+				b.Screenshot("result")
 				if got := getPayment(t, ti, p.ID).Status; got != f.status {
 					t.Errorf("payment is %s, want %s", got, f.status)
 				}
@@ -318,13 +295,14 @@ func checkOneTerminalEvent(t *testing.T, ti *apptest.TestInstance, id string) {
 // TestHostedCheckoutExpires: the page shows the expiry when the customer
 // never pays.
 func TestHostedCheckoutExpires(t *testing.T) {
-	ctx := browser(t, false)
+	b := browser(t, false)
+	ctx := b.Ctx
 	ti := startCheckoutSandbox(t, func(c *config.Config) { c.Router.PaymentTTL = config.Duration(2 * time.Second) })
 	p := hostedPayment(t, ti, "co-expire", "https://shop.example/back", nil)
 	run(t, ctx, chromedp.Navigate(p.NextAction.URL), chromedp.WaitVisible(chromedp.CSS(`#methods`)),
 		chromedp.Click(chromedp.CSS(`button[name=method][value=qris]`)), chromedp.WaitVisible(chromedp.CSS(`#qr svg`)))
 	waitResult(t, ctx, payrouter.StatusExpired, "Payment expired")
-	screenshot(t, ctx, "expired")
+	b.Screenshot("expired")
 	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`#return`), "href"))
 	href := attr.Value
 	if err != nil || !strings.HasPrefix(href, "https://shop.example/back?") || !strings.Contains(href, "status=expired") {
@@ -335,7 +313,8 @@ func TestHostedCheckoutExpires(t *testing.T) {
 
 // TestHostedCheckoutIndonesian: Accept-Language id gives Bahasa Indonesia.
 func TestHostedCheckoutIndonesian(t *testing.T) {
-	ctx := browser(t, true)
+	b := browser(t, true)
+	ctx := b.Ctx
 	ti := startCheckoutSandbox(t, nil)
 	p := hostedPayment(t, ti, "co-id", "", nil)
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
@@ -349,5 +328,5 @@ func TestHostedCheckoutIndonesian(t *testing.T) {
 	if h2 != "Pilih cara bayar" {
 		t.Errorf("heading %q, want Pilih cara bayar", h2)
 	}
-	screenshot(t, ctx, "id")
+	b.Screenshot("id")
 }

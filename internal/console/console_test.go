@@ -53,7 +53,7 @@ func TestMoney(t *testing.T) {
 	}{
 		{"IDR", 150000, "Rp 150.000"}, {"IDR", 0, "Rp 0"}, {"IDR", 1234567, "Rp 1.234.567"},
 		{"USD", 1999, "US$19.99"}, {"USD", 5, "US$0.05"}, {"USD", 123456789, "US$1,234,567.89"},
-		{"USD", -30, "−US$0.30"}, {"THB", 100, "THB 1.00"},
+		{"USD", -30, "-US$0.30"}, {"THB", 100, "฿1.00"},
 	} {
 		if got := console.Money(tc.c, tc.n); got != tc.want {
 			t.Errorf("Money(%s, %d) = %q, want %q", tc.c, tc.n, got, tc.want)

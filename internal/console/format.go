@@ -10,48 +10,9 @@ import (
 	"github.com/payrouter/payrouter/internal/ops"
 )
 
-// symbols are the display prefixes of the currencies we show most; others
-// are shown as "EUR 12,50"-style code + amount.
-var symbols = map[payrouter.Currency]string{"IDR": "Rp ", "USD": "US$", "SGD": "S$", "EUR": "€", "GBP": "£", "AUD": "A$", "MYR": "RM ", "JPY": "¥"}
-
-// Money formats minor units for people: Rp 150.000 (IDR groups with dots,
-// as Indonesians write it), US$19.99. No float: digits are placed from the
-// integer.
-func Money(c payrouter.Currency, minor int64) string {
-	if !c.Valid() {
-		return fmt.Sprintf("%d %s", minor, c)
-	}
-	neg := minor < 0
-	if neg {
-		minor = -minor
-	}
-	exp := c.Exponent()
-	digits := fmt.Sprintf("%0*d", exp+1, minor)
-	whole, frac := digits[:len(digits)-exp], digits[len(digits)-exp:]
-	sep, dec := ",", "."
-	if c == "IDR" {
-		sep, dec = ".", ","
-	}
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteString(sep)
-		}
-		b.WriteRune(r)
-	}
-	s := b.String()
-	if exp > 0 {
-		s += dec + frac
-	}
-	sym, ok := symbols[c]
-	if !ok {
-		sym = string(c) + " "
-	}
-	if neg {
-		return "−" + sym + s
-	}
-	return sym + s
-}
+// Money formats minor units for people (Rp 150.000, US$19.99): the one
+// formatter of every page, payrouter.FormatMoney.
+func Money(c payrouter.Currency, minor int64) string { return payrouter.FormatMoney(minor, c) }
 
 // Ago is a short relative time: "12s ago", "5m ago", "3h ago", "2d ago".
 func Ago(now, t time.Time) string {
