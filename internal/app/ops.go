@@ -98,7 +98,7 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 	a.Rules.OnShadow = shadow.Observe
 	svc := ops.New(ops.Config{
 		Versions: os, Audit: os, Overrides: overrides, Resolutions: os, Payments: a.Store,
-		Live: a.Rules, Forced: forced, Health: health, Shadow: shadow,
+		Live: a.Rules, Forced: forced, Health: health, Shadow: shadow, Approvals: a.Approvals,
 		Breakers: func(p string, m payrouter.Method) string {
 			g, ok := guarded[p]
 			if !ok {

@@ -9,6 +9,7 @@
 package approval
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,4 +131,48 @@ func (t *Tracker) Approval(provider string, m payrouter.Method, c payrouter.Curr
 		return r.sum(from, to)
 	}
 	return 0, 0
+}
+
+// Stat is one key's counts over a window (Snapshot).
+type Stat struct {
+	Provider string             `json:"provider"`
+	Method   payrouter.Method   `json:"method"`
+	Currency payrouter.Currency `json:"currency"`
+	Approved int64              `json:"approved"`
+	Attempts int64              `json:"attempts"`
+}
+
+// Snapshot lists every provider × method × currency with samples in the
+// last window, from the figures Approval answers with (every instance's
+// with Redis), sorted. For people (the ops console), not the payment path.
+func (t *Tracker) Snapshot(window time.Duration) []Stat {
+	keys := map[key]bool{}
+	t.mu.Lock()
+	for k := range t.local {
+		keys[k] = true
+	}
+	t.mu.Unlock()
+	if sh := t.shared.Load(); sh != nil {
+		for k := range *sh {
+			keys[k] = true
+		}
+	}
+	var out []Stat
+	for k := range keys {
+		ok, n := t.Approval(k.provider, k.method, k.currency, window)
+		if n > 0 {
+			out = append(out, Stat{Provider: k.provider, Method: k.method, Currency: k.currency, Approved: ok, Attempts: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Method != b.Method {
+			return a.Method < b.Method
+		}
+		if a.Currency != b.Currency {
+			return a.Currency < b.Currency
+		}
+		return a.Provider < b.Provider
+	})
+	return out
 }

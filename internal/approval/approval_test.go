@@ -161,3 +161,25 @@ func TestStaleSharedReadFallsBack(t *testing.T) {
 		t.Errorf("stale shared read: %d attempts, want the local 1", n)
 	}
 }
+
+func TestSnapshot(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	tr := New(c.now)
+	record(tr, "xendit", 9, 10)
+	record(tr, "stripe", 1, 4)
+	tr.Record("stripe", card, "USD", true)
+	got := tr.Snapshot(15 * time.Minute)
+	want := []Stat{{"stripe", card, "IDR", 1, 4}, {"xendit", card, "IDR", 9, 10}, {"stripe", card, "USD", 1, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("Snapshot = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Snapshot[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	c.add(time.Hour + time.Minute)
+	if got := tr.Snapshot(15 * time.Minute); len(got) != 0 {
+		t.Errorf("after the window: %+v, want none", got)
+	}
+}

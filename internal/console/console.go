@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/ops"
 )
 
@@ -80,6 +81,7 @@ func New(svc *ops.Service, keys *ops.Keys, log *slog.Logger) (*Console, error) {
 		"money": Money, "pct": pct, "chart": chart,
 		"when": func(t time.Time) template.HTML { return when(c.now())(t) },
 		"ms":   func(n int64) string { return fmt.Sprintf("%d ms", n) },
+		"bp":   func(n int64) string { return payrouter.FormatDecimal(n, 2) + "%" }, // basis points as a percent
 		"json": func(b []byte) string { return string(b) },
 	}
 	base, err := template.New("layout").Funcs(funcs).ParseFS(files, "templates/common/*.html")

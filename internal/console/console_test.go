@@ -135,6 +135,7 @@ func TestConsoleHTTP(t *testing.T) {
 		"/console/anomalies":              "No anomaly.",
 		"/console/deliveries?status=dead": "No delivery.",
 		"/console/audit":                  "No ops action yet.",
+		"/console/adaptive":               "The live rules have no adaptive rule.",
 	} {
 		resp, page := get(path)
 		if resp.StatusCode != 200 || !strings.Contains(page, want) {

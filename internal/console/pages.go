@@ -16,6 +16,7 @@ var pages = []page{
 	{path: "/console", title: "Overview", view: "overview", nav: true, load: (*Console).overview},
 	{path: "/console/providers", title: "Providers", view: "providers", nav: true, load: (*Console).providers},
 	{path: "/console/rules", title: "Rules", view: "rules", nav: true, load: (*Console).rules},
+	{path: "/console/adaptive", title: "Adaptive", view: "adaptive", nav: true, load: (*Console).adaptive},
 	{path: "/console/rules/{v}", title: "Rule version", view: "version", load: (*Console).version},
 	{path: "/console/payments", title: "Payments", view: "payments", nav: true, load: (*Console).payments},
 	{path: "/console/anomalies", title: "Anomalies", view: "anomalies", nav: true, load: (*Console).anomalies},
@@ -114,6 +115,12 @@ func (c *Console) breaker(r *http.Request, a ops.Actor) (string, string, any, er
 		return "", "", nil, err
 	}
 	return withMsg("/console/providers", name+"/"+req.Method+": "+req.State), "", nil, nil
+}
+
+// --- adaptive routing: the live scores ---
+
+func (c *Console) adaptive(r *http.Request, a ops.Actor) (any, error) {
+	return c.svc.Adaptive(r.Context(), a)
 }
 
 // --- rules ---

@@ -24,6 +24,10 @@ type Handler struct {
 // Mount registers the routes on mux.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	s := h.Service
+	mux.HandleFunc("GET /ops/v1/adaptive", h.do(func(r *http.Request, a Actor) (int, any, error) {
+		d, err := s.Adaptive(r.Context(), a)
+		return http.StatusOK, map[string]any{"data": d}, err
+	}))
 	mux.HandleFunc("GET /ops/v1/rules", h.do(func(r *http.Request, a Actor) (int, any, error) {
 		v, err := s.Rules(r.Context(), a)
 		return 200, v, err

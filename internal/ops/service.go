@@ -62,6 +62,7 @@ type Config struct {
 	Health      *Health
 	Shadow      *ShadowLog
 	Breakers    BreakerReader
+	Approvals   Approvals  // the adaptive strategy's counters; nil: none shown
 	Providers   []Provider // sorted by name
 	Merchants   []string
 	// RulesFromStore: the store's active version routes (and is polled);
