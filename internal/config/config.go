@@ -269,7 +269,7 @@ type Idempotency struct {
 }
 
 // MinIdempotencyRetention is the shortest idempotency.retention: merchants
-// may retry for a day (DESIGN.md).
+// may retry for a day (docs/architecture.md, API v1).
 const MinIdempotencyRetention = 24 * time.Hour
 
 // Ops configures the ops API and console (/ops/v1, /console).
