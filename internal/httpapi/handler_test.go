@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +90,7 @@ func api(t *testing.T, p *scripted) string {
 type reply struct {
 	status int
 	body   []byte
+	header http.Header
 }
 
 func (r reply) json(t *testing.T) map[string]any {
@@ -124,7 +126,7 @@ func do(t *testing.T, method, url, key, idem, body string) reply {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, b}
+	return reply{resp.StatusCode, b, resp.Header}
 }
 
 const card = `{"amount":50000,"currency":"IDR","method":"card","reference":"%s","payment_method_tokens":{"fake":"tok_1"}}`
@@ -236,5 +238,29 @@ func TestIdempotencyAndInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Unknown paths and wrong methods under /v1 and /webhooks answer the JSON
+// error object, not net/http's text/plain.
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	url := api(t, succeeded())
+	for _, tt := range []struct {
+		method, path, code string
+		status             int
+	}{
+		{"GET", "/v1/nope", "route_not_found", 404},
+		{"GET", "/v1", "route_not_found", 404},
+		{"DELETE", "/v1/payments", "method_not_allowed", 405},
+		{"GET", "/webhooks/stripe", "method_not_allowed", 405},
+	} {
+		r := do(t, tt.method, url+tt.path, "sk_m1", "", "")
+		typ, code := r.errorOf(t)
+		if r.status != tt.status || code != tt.code || typ == "" {
+			t.Errorf("%s %s: %d %s/%s, want %d %s", tt.method, tt.path, r.status, typ, code, tt.status, tt.code)
+		}
+	}
+	if r := do(t, "DELETE", url+"/v1/payments", "sk_m1", "", ""); !strings.Contains(r.header.Get("Allow"), "GET") {
+		t.Errorf("405 lost its Allow header: %v", r.header)
 	}
 }

@@ -90,7 +90,51 @@ func (s *Server) Handler(mux *http.ServeMux) http.Handler {
 			_, _ = w.Write(s.OpenAPI)
 		})
 	}
-	return s.bounded(s.vetRequest(mux))
+	return s.bounded(s.vetRequest(jsonMisses(mux)))
+}
+
+// jsonMisses answers a path no route matches (404) or a method the path
+// does not take (405, with its Allow header) with the API's JSON error
+// object under /v1, /ops and /webhooks — not net/http's text/plain.
+func jsonMisses(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		p := r.URL.Path
+		api := strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/ops/") || strings.HasPrefix(p, "/webhooks/") ||
+			p == "/v1" || p == "/ops" || p == "/webhooks"
+		if pattern != "" || !api {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(&missWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// missWriter turns net/http's 404/405 text into the JSON error object.
+type missWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	written bool
+}
+
+func (m *missWriter) WriteHeader(code int) {
+	if m.written {
+		return
+	}
+	m.written = true
+	e := &payrouter.Error{Type: payrouter.ErrNotFound, Code: "route_not_found", Message: "no such route: " + m.r.URL.Path}
+	if code == http.StatusMethodNotAllowed {
+		e = &payrouter.Error{Type: payrouter.ErrInvalidRequest, Code: "method_not_allowed",
+			Message: m.r.Method + " is not allowed on " + m.r.URL.Path + " (allowed: " + m.Header().Get("Allow") + ")"}
+	}
+	writeJSON(m.ResponseWriter, code, map[string]any{"error": e})
+}
+
+func (m *missWriter) Write(b []byte) (int, error) {
+	if !m.written {
+		m.WriteHeader(http.StatusNotFound)
+	}
+	return len(b), nil // net/http's text body: replaced by the JSON one
 }
 
 type ctxKey struct{}
