@@ -213,6 +213,19 @@ func (s *Service) Version(ctx context.Context, a Actor, v string) (*VersionDetai
 	return d, nil
 }
 
+// compiledVersion reads version v and compiles it.
+func (s *Service) compiledVersion(ctx context.Context, v string) (*store.RuleVersion, *rules.RuleSet, error) {
+	rv, err := s.version(ctx, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := s.compile(rv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rv, set, nil
+}
+
 func (s *Service) compile(rv *store.RuleVersion) (*rules.RuleSet, error) {
 	cfg, c := s.checkYAML(rv.YAML)
 	if cfg == nil {
@@ -270,11 +283,7 @@ func (s *Service) Replay(ctx context.Context, a Actor, v string, r ReplayRequest
 	if err != nil {
 		return nil, err
 	}
-	rv, err := s.version(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	set, err := s.compile(rv)
+	_, set, err := s.compiledVersion(ctx, v)
 	if err != nil {
 		return nil, err
 	}
@@ -365,11 +374,7 @@ func (s *Service) Activate(ctx context.Context, a Actor, v string, reason string
 		return nil, payrouter.Errorf(payrouter.ErrInvalidState, "rules_source_file",
 			"ops.rules_source is file: the config file's rules route; set it to store to activate versions")
 	}
-	rv, err := s.version(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	set, err := s.compile(rv)
+	rv, set, err := s.compiledVersion(ctx, v)
 	if err != nil {
 		return nil, err
 	}
@@ -408,11 +413,7 @@ func (s *Service) Shadow(ctx context.Context, a Actor, v string, reason string) 
 	if err := needReason(reason); err != nil {
 		return nil, err
 	}
-	rv, err := s.version(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	set, err := s.compile(rv)
+	rv, set, err := s.compiledVersion(ctx, v)
 	if err != nil {
 		return nil, err
 	}
@@ -632,11 +633,7 @@ func (s *Service) TestCases(ctx context.Context, a Actor, v string, r CasesReque
 	if err := need(a, Viewer); err != nil {
 		return nil, err
 	}
-	rv, err := s.version(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	set, err := s.compile(rv)
+	_, set, err := s.compiledVersion(ctx, v)
 	if err != nil {
 		return nil, err
 	}
