@@ -23,11 +23,14 @@ type Handler struct {
 
 // Mount registers the routes on mux.
 func (h *Handler) Mount(mux *http.ServeMux) {
+	h.mountRules(mux)
+	h.mountProviders(mux)
+	h.mountQueues(mux)
+}
+
+// mountRules: rule versions, from draft to activation.
+func (h *Handler) mountRules(mux *http.ServeMux) {
 	s := h.Service
-	mux.HandleFunc("GET /ops/v1/adaptive", h.do(func(r *http.Request, a Actor) (int, any, error) {
-		d, err := s.Adaptive(r.Context(), a)
-		return http.StatusOK, map[string]any{"data": d}, err
-	}))
 	mux.HandleFunc("GET /ops/v1/rules", h.do(func(r *http.Request, a Actor) (int, any, error) {
 		v, err := s.Rules(r.Context(), a)
 		return 200, v, err
@@ -88,6 +91,15 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 		v, err := s.Activate(r.Context(), a, r.PathValue("v"), req.Reason)
 		return 200, v, err
 	}))
+}
+
+// mountProviders: provider health, forced-open breakers, adaptive scores.
+func (h *Handler) mountProviders(mux *http.ServeMux) {
+	s := h.Service
+	mux.HandleFunc("GET /ops/v1/adaptive", h.do(func(r *http.Request, a Actor) (int, any, error) {
+		d, err := s.Adaptive(r.Context(), a)
+		return http.StatusOK, map[string]any{"data": d}, err
+	}))
 	mux.HandleFunc("GET /ops/v1/providers", h.do(func(r *http.Request, a Actor) (int, any, error) {
 		v, err := s.Providers(r.Context(), a)
 		return 200, v, err
@@ -100,6 +112,11 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 		o, err := s.SetBreaker(r.Context(), a, r.PathValue("name"), req)
 		return 200, map[string]any{"provider": r.PathValue("name"), "method": req.Method, "state": req.State, "override": o}, err
 	}))
+}
+
+// mountQueues: anomalies, payments, deliveries, audit; and the JSON 404.
+func (h *Handler) mountQueues(mux *http.ServeMux) {
+	s := h.Service
 	mux.HandleFunc("GET /ops/v1/anomalies", h.do(func(r *http.Request, a Actor) (int, any, error) {
 		v, err := s.Anomalies(r.Context(), a, limit(r))
 		return 200, v, err
