@@ -558,7 +558,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *payrouter.Payme
 	if len(events) == 0 {
 		return nil
 	}
-	seqs, err := s.d.NextSeqs(ctx, &Tx{s, tx}, len(events))
+	seqs, err := s.nextSeqs(ctx, tx, len(events))
 	if err != nil {
 		return fmt.Errorf("store: payment %s: event seq: %w", p.ID, err)
 	}
@@ -583,6 +583,26 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *payrouter.Payme
 		}
 	}
 	return nil
+}
+
+// nextSeqs reserves n event sequence numbers in tx: from the group
+// committer's cache when this is not the batch's first (see
+// groupCommitter.seq), else from the dialect.
+func (s *Store) nextSeqs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	if s.gc == nil || !s.gc.seq.ok {
+		seqs, err := s.d.NextSeqs(ctx, &Tx{s, tx}, n)
+		if err != nil || s.gc == nil {
+			return seqs, err
+		}
+		s.gc.seq = seqCache{ok: true, last: seqs[len(seqs)-1]}
+		return seqs, nil
+	}
+	seqs := make([]int64, n)
+	for i := range seqs {
+		seqs[i] = s.gc.seq.last + int64(i) + 1
+	}
+	s.gc.seq.last = seqs[n-1]
+	return seqs, nil
 }
 
 // loadChildren fills the attempts and refunds of ps with two queries.
