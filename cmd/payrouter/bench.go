@@ -13,7 +13,7 @@ import (
 
 // benchCmd: payrouter bench [--duration 20s | --count N] [--concurrency 32]
 // [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN]
-// [--durable=true|false] [--faults stripe=flaky:0.1] [--webhooks] [--json]
+// [--durable=true|false] [--faults stripe=flaky:0.1] [--provider-latency 200ms] [--webhooks] [--json]
 func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -25,6 +25,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	dsn := fs.String("postgres-dsn", "", "PostgreSQL DSN for --store postgres (its tables are created if missing)")
 	durable := fs.Bool("durable", true, "sqlite: synchronous=full (fsync every commit) or, false, off")
 	faults := fs.String("faults", "", "simulator faults for the run, e.g. stripe=flaky:0.1,midtrans=slow:20")
+	latency := fs.Duration("provider-latency", 0, "both simulators answer after this long (stripe=slow and midtrans=slow; --faults for a provider overrides)")
 	webhooks := fs.Bool("webhooks", false, "process the simulators' webhooks in the router during the router side")
 	warmup := fs.Duration("warmup", time.Second, "warm-up per side before measuring")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -52,6 +53,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	}
 	f, err := bench.ParseFaults(*faults)
 	if err != nil {
+		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+		return 2
+	}
+	if err := bench.WithLatency(f, *latency); err != nil {
 		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
 		return 2
 	}

@@ -174,6 +174,24 @@ func ParseFaults(s string) (map[string]sim.Faults, error) {
 	return out, nil
 }
 
+// WithLatency makes every simulator without a fault of its own in f answer
+// after d (the slow fault): real providers answer in hundreds of
+// milliseconds, so a router holds that many payments in flight.
+func WithLatency(f map[string]sim.Faults, d time.Duration) error {
+	if d == 0 {
+		return nil
+	}
+	if d < time.Millisecond || d > 10*time.Second {
+		return fmt.Errorf("provider latency %v: want 1ms..10s", d)
+	}
+	for _, name := range []string{"stripe", "midtrans"} {
+		if _, ok := f[name]; !ok {
+			f[name] = sim.Faults{Mode: "slow", LatencyMS: int(d / time.Millisecond)}
+		}
+	}
+	return nil
+}
+
 func (o *Options) check() error {
 	switch {
 	case o.Count < 0 || o.Count > MaxCount:
