@@ -36,6 +36,10 @@ type Dialect struct {
 	// number than one that committed earlier, so a consumer reading
 	// "seq > last seen" never skips an event.
 	NextSeqs func(ctx context.Context, tx *Tx, n int) ([]int64, error)
+	// VisibleEvents, when set, is an SQL condition ListEvents adds: the
+	// events a reader may see now without a later commit appearing below
+	// them (PostgreSQL: below its transaction-id watermark).
+	VisibleEvents string
 	// Prepare lists the dialect's own write-path queries (those NextSeqs
 	// runs) for Store.Prepare.
 	Prepare []string
@@ -827,6 +831,9 @@ func scanEvent(row rowScanner) (payrouter.Event, error) {
 // ("" = all). limit defaults to 100 and is capped at 1000.
 func (s *Store) ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error) {
 	query, args := `SELECT `+eventCols+` FROM events WHERE seq > ?`, []any{after}
+	if s.d.VisibleEvents != "" {
+		query += ` AND ` + s.d.VisibleEvents
+	}
 	if merchantID != "" {
 		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
 	}
