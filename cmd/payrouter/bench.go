@@ -12,7 +12,7 @@ import (
 )
 
 // benchCmd: payrouter bench [--duration 20s | --count N] [--concurrency 32]
-// [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN]
+// [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN [--instances N]]
 // [--durable=true|false] [--faults stripe=flaky:0.1] [--provider-latency 200ms] [--webhooks] [--json]
 func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -26,6 +26,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	durable := fs.Bool("durable", true, "sqlite: synchronous=full (fsync every commit) or, false, off")
 	faults := fs.String("faults", "", "simulator faults for the run, e.g. stripe=flaky:0.1,midtrans=slow:20")
 	latency := fs.Duration("provider-latency", 0, "both simulators answer after this long (stripe=slow and midtrans=slow; --faults for a provider overrides)")
+	instances := fs.Int("instances", 1, "router instances sharing the store (postgres only), the router side's load spread over them")
 	webhooks := fs.Bool("webhooks", false, "process the simulators' webhooks in the router during the router side")
 	warmup := fs.Duration("warmup", time.Second, "warm-up per side before measuring")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -61,7 +62,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 		return 2
 	}
 	res, err := bench.Run(ctx, bench.Options{Duration: *dur, Count: *count, Concurrency: *conc, Mix: m,
-		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Warmup: *warmup, Progress: stderr})
+		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Instances: *instances, Warmup: *warmup, Progress: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
 		return 1

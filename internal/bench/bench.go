@@ -50,6 +50,7 @@ const (
 	MaxCount       = 1_000_000
 	MaxDuration    = 10 * time.Minute
 	MaxConcurrency = 1024
+	MaxInstances   = 4
 	rounds         = 4 // direct and router alternate this many times
 )
 
@@ -85,6 +86,10 @@ type Options struct {
 	// them 200 unprocessed (on both sides), so the comparison is of the
 	// API call path alone.
 	Webhooks bool
+	// Instances is the number of routers sharing the store (PostgreSQL
+	// only), each with its own listener and simulators; the router side's
+	// payments are spread over them. 0 means 1.
+	Instances int
 	// Warmup per side before the first round (connections, caches).
 	Warmup time.Duration
 	// Progress receives a line per round; nil discards.
@@ -206,6 +211,10 @@ func (o *Options) check() error {
 		return fmt.Errorf("store %q: want sqlite or postgres", o.Store)
 	case o.Store == "postgres" && o.PostgresDSN == "":
 		return errors.New("store postgres needs --postgres-dsn")
+	case o.Instances < 0 || o.Instances > MaxInstances:
+		return fmt.Errorf("instances %d: want 1..%d", o.Instances, MaxInstances)
+	case o.Instances > 1 && o.Store != "postgres":
+		return errors.New("several instances share one store: --store postgres")
 	case o.Warmup < 0 || o.Warmup > time.Minute:
 		return fmt.Errorf("warmup %v: want 0..1m", o.Warmup)
 	}
@@ -238,6 +247,7 @@ type Result struct {
 	Mix         string  `json:"mix"`
 	Faults      string  `json:"faults,omitempty"`
 	Webhooks    bool    `json:"webhooks"`
+	Instances   int     `json:"instances"`
 	Router      Side    `json:"router"`
 	Direct      Side    `json:"direct"`
 	Overhead    Side    `json:"overhead"`             // router minus direct, per percentile
@@ -294,7 +304,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(), Store: o.Store, Durable: o.Durable,
-		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks,
+		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1),
 		Router: router.side(), Direct: direct.side(),
 	}
 	res.Faults = faultString(o.Faults)
@@ -318,8 +328,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // env is the running sandbox.
 type env struct {
-	app     *app.App
-	base    string // http://127.0.0.1:port
+	base    string   // http://127.0.0.1:port of the first instance: the direct side's simulators
+	bases   []string // every router instance's
+	next    atomic.Uint64
 	client  *http.Client
 	stripe  *stripeclient.API
 	mtTrans http.RoundTripper // rewrites midtrans-go's fixed URL to the simulator
@@ -350,64 +361,25 @@ func start(ctx context.Context, o Options) (*env, error) {
 	if o.Durable {
 		cfg.Store.Synchronous = "full"
 	}
-	// Loopback only: the listener is ours, on 127.0.0.1.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.cleanup()
-		return nil, err
-	}
-	cfg.Server.Listen = ln.Addr().String()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a, err := app.New(actx, cfg, app.Options{Listener: ln, Log: log})
-	if err != nil {
-		cancel()
-		e.cleanup()
-		return nil, fmt.Errorf("start sandbox: %w", err)
-	}
-	e.app = a
-	if err := loopbackOnly(a.URL); err != nil {
-		cancel()
-		a.Close()
-		e.cleanup()
-		return nil, err
-	}
-	e.base = a.URL
-	inner := a.Handler
-	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !e.webhook.Load() && strings.HasPrefix(r.URL.Path, "/webhooks/") {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		inner.ServeHTTP(w, r)
-	})
-	for name, f := range o.Faults {
-		s := a.Sims[name]
-		if s == nil {
-			cancel()
-			a.Close()
-			e.cleanup()
-			return nil, fmt.Errorf("faults: no simulator %q", name)
-		}
-		if err := s.SetFaults(f); err != nil {
-			cancel()
-			a.Close()
-			e.cleanup()
-			return nil, fmt.Errorf("faults %s: %w", name, err)
-		}
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Serve(actx) }()
+	n := max(o.Instances, 1)
+	var stops []func()
 	e.stopFn = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
+		for _, stop := range stops {
+			stop()
 		}
-		a.Close()
 		e.cleanup()
 	}
+	for range n {
+		a, stop, err := e.startInstance(ctx, cfg, o, log)
+		if err != nil {
+			e.stopFn()
+			return nil, err
+		}
+		stops = append(stops, stop)
+		e.bases = append(e.bases, a.URL)
+	}
+	e.base = e.bases[0]
 
 	// One transport for the load generator, sized so that every worker
 	// keeps its connection: both sides reuse connections alike.
@@ -422,6 +394,61 @@ func start(ctx context.Context, o Options) (*env, error) {
 	u, _ := url.Parse(e.base + "/sim/midtrans")
 	e.mtTrans = &rewrite{base: u, next: tr}
 	return e, nil
+}
+
+// startInstance starts one router (with its simulators) on a loopback
+// listener of its own; several share the store (PostgreSQL).
+func (e *env) startInstance(ctx context.Context, cfg *config.Config, o Options, log *slog.Logger) (*app.App, func(), error) {
+	// Loopback only: the listener is ours, on 127.0.0.1.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	c := *cfg
+	c.Server.Listen = ln.Addr().String()
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a, err := app.New(actx, &c, app.Options{Listener: ln, Log: log})
+	if err != nil {
+		cancel()
+		ln.Close()
+		return nil, nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	fail := func(err error) (*app.App, func(), error) {
+		cancel()
+		a.Close()
+		return nil, nil, err
+	}
+	if err := loopbackOnly(a.URL); err != nil {
+		return fail(err)
+	}
+	inner := a.Handler
+	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !e.webhook.Load() && strings.HasPrefix(r.URL.Path, "/webhooks/") {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	for name, f := range o.Faults {
+		s := a.Sims[name]
+		if s == nil {
+			return fail(fmt.Errorf("faults: no simulator %q", name))
+		}
+		if err := s.SetFaults(f); err != nil {
+			return fail(fmt.Errorf("faults %s: %w", name, err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Serve(actx) }()
+	return a, func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		a.Close()
+	}, nil
 }
 
 func (e *env) stop() {
@@ -528,6 +555,11 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	return all
 }
 
+// routerBase spreads the router side's payments over the instances.
+func (e *env) routerBase() string {
+	return e.bases[e.next.Add(1)%uint64(len(e.bases))]
+}
+
 // viaRouter is one payment through the router's API, with an
 // Idempotency-Key, as a merchant sends it.
 func (g *generator) viaRouter(ctx context.Context, card bool, ref string) string {
@@ -537,7 +569,7 @@ func (g *generator) viaRouter(ctx context.Context, card bool, ref string) string
 	} else {
 		body = fmt.Appendf(nil, `{"amount":50000,"currency":"IDR","method":"qris","reference":%q}`, ref)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.env.base+"/v1/payments", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.env.routerBase()+"/v1/payments", bytes.NewReader(body))
 	if err != nil {
 		return "request"
 	}

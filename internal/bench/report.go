@@ -16,6 +16,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", r.CPUs, r.GOMAXPROCS, r.CPUModel, r.GoVersion)
 	fmt.Fprintf(&b, "store: %s, durable=%v (%s)\n", r.Store, r.Durable, r.StoreWrites)
 	fmt.Fprintf(&b, "load: concurrency %d, mix %s, webhooks processed=%v", r.Concurrency, r.Mix, r.Webhooks)
+	if r.Instances > 1 {
+		fmt.Fprintf(&b, ", %d router instances on one store", r.Instances)
+	}
 	if r.Faults != "" {
 		fmt.Fprintf(&b, ", faults %s", r.Faults)
 	}
