@@ -37,6 +37,7 @@ const (
 
 type writeOp struct {
 	fn    writeFunc
+	rerun bool // fn may run again after a rollback of its batch
 	state atomic.Int32
 	err   error // fn's
 	txErr error // the batch's: begin, savepoint, commit
@@ -81,13 +82,17 @@ func newGroupCommitter(begin func(ctx context.Context) (*sql.Tx, error), maxBatc
 // ended while fn was still queued (fn never ran). Once fn has started, do
 // waits for the commit, so a caller never sees an error for a write that
 // was committed. A panic in fn is re-raised here.
-func (g *groupCommitter) do(ctx context.Context, fn writeFunc) (fnErr, txErr error) {
+//
+// With rerun, fn may be run more than once (each run starts from the
+// state before the previous one, as its batch was rolled back): the batch
+// then skips the savepoints (see run).
+func (g *groupCommitter) do(ctx context.Context, fn writeFunc, rerun bool) (fnErr, txErr error) {
 	// A context already done never queues (select would pick at random
 	// between it and a free queue slot).
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	op := &writeOp{fn: fn, done: make(chan struct{})}
+	op := &writeOp{fn: fn, rerun: rerun, done: make(chan struct{})}
 	g.mu.RLock()
 	if g.closed {
 		g.mu.RUnlock()
@@ -186,7 +191,40 @@ func (g *groupCommitter) run(batch []*writeOp) {
 		return
 	}
 	// A lone write needs no savepoint: its error rolls back the transaction.
-	if len(ops) == 1 {
+	// Nor does a batch of writes that may run again: it runs them plainly
+	// (two statements less per write) and, only if one fails, rolls the
+	// whole batch back and runs it again with a savepoint per write, so the
+	// failure undoes only its own write. Failures are rare (a duplicate
+	// reference, a taken key, a stale version).
+	if len(ops) > 1 && rerunnable(ops) {
+		failed := false
+		for _, op := range ops {
+			op.pnc, op.err = call(ctx, op.fn, tx)
+			if op.err != nil || op.pnc != nil {
+				failed = true
+				break
+			}
+		}
+		if !failed {
+			if err := tx.Commit(); err != nil {
+				for _, op := range ops {
+					op.txErr = fmt.Errorf("commit: %w", err)
+				}
+			}
+			return
+		}
+		_ = tx.Rollback()
+		for _, op := range ops {
+			op.pnc, op.err = nil, nil
+		}
+		g.seq = seqCache{}
+		if tx, err = g.begin(ctx); err != nil {
+			for _, op := range ops {
+				op.txErr = fmt.Errorf("begin: %w", err)
+			}
+			return
+		}
+	} else if len(ops) == 1 {
 		op := ops[0]
 		op.pnc, op.err = call(ctx, op.fn, tx)
 		if op.err != nil || op.pnc != nil {
@@ -225,6 +263,15 @@ func (g *groupCommitter) run(batch []*writeOp) {
 			op.txErr = fmt.Errorf("commit: %w", err)
 		}
 	}
+}
+
+func rerunnable(ops []*writeOp) bool {
+	for _, op := range ops {
+		if !op.rerun {
+			return false
+		}
+	}
+	return true
 }
 
 // abort rolls the batch back after a failure that left its transaction

@@ -97,8 +97,15 @@ func New(w, r *sql.DB, d Dialect) *Store {
 // beginning or committing wrapped with what; nil means fn's writes are
 // committed.
 func (s *Store) inTx(ctx context.Context, what string, fn writeFunc) error {
+	return s.inTxRerun(ctx, what, false, fn)
+}
+
+// inTxRerun is inTx for a fn that may be run more than once (it only
+// writes in tx and sets what it reports, from scratch, on every run), which
+// lets a group commit skip its savepoints.
+func (s *Store) inTxRerun(ctx context.Context, what string, rerun bool, fn writeFunc) error {
 	if s.gc != nil {
-		fnErr, txErr := s.gc.do(ctx, fn)
+		fnErr, txErr := s.gc.do(ctx, fn, rerun)
 		if fnErr != nil {
 			return fnErr
 		}
@@ -128,7 +135,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn writeFunc) error {
 // Errors are as inTx's.
 func (s *Store) autocommit(ctx context.Context, what string, fn func(ctx context.Context, q querier) error) error {
 	if s.gc != nil {
-		return s.inTx(ctx, what, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &Tx{s, tx}) })
+		return s.inTxRerun(ctx, what, true, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &Tx{s, tx}) })
 	}
 	return fn(ctx, writerPool{s})
 }
@@ -314,7 +321,7 @@ func (s *Store) CreatePaymentClaiming(ctx context.Context, p *payrouter.Payment,
 	// insert and our read is gone, so claim again.
 	for range 5 {
 		var rec *store.IdempotencyRecord
-		err := s.inTx(ctx, "create payment "+p.ID, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.inTxRerun(ctx, "create payment "+p.ID, true, func(ctx context.Context, tx *sql.Tx) error {
 			rec = nil
 			res, err := s.txExec(ctx, tx, qClaimIdempotencyLinked, c.MerchantID, c.Key, c.RequestHash, p.ID, s.t(c.Now))
 			if err != nil {
@@ -376,7 +383,9 @@ func (s *Store) UpdatePaymentWith(ctx context.Context, id string, fn func(p *pay
 		fast = s.prepareFast(cur, fn, opts.Complete)
 	}
 	var p *payrouter.Payment
-	err := s.inTx(ctx, "update payment "+id, func(ctx context.Context, tx *sql.Tx) error {
+	// With Current, fn may already run twice (documented); p is set anew
+	// on every run.
+	err := s.inTxRerun(ctx, "update payment "+id, opts.Current != nil, func(ctx context.Context, tx *sql.Tx) error {
 		if fast != nil {
 			res, err := s.txExec(ctx, tx, qUpdatePaymentIfVersion, append(fast.args[2:], id, fast.rev)...)
 			if err != nil {
