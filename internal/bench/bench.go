@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -423,6 +424,11 @@ func (e *env) startInstance(ctx context.Context, cfg *config.Config, o Options, 
 	}
 	inner := a.Handler
 	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// CPU profile samples of each request carry what served it
+		// (go tool pprof -tagfocus handler=api|sim|webhook).
+		ctx := pprof.WithLabels(r.Context(), pprof.Labels("handler", handlerOf(r.URL.Path)))
+		pprof.SetGoroutineLabels(ctx)
+		r = r.WithContext(ctx)
 		if !e.webhook.Load() && strings.HasPrefix(r.URL.Path, "/webhooks/") {
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusOK)
@@ -523,6 +529,9 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// CPU profile samples of the load generator carry its side
+			// (go tool pprof -tagfocus load=router).
+			pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("load", sideOf(tag))))
 			st := &workers[w]
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := next.Add(1)
@@ -553,6 +562,26 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	}
 	all.elapsed = elapsed
 	return all
+}
+
+func sideOf(tag string) string {
+	switch {
+	case strings.HasPrefix(tag, "r"):
+		return "router"
+	case strings.HasPrefix(tag, "d"):
+		return "direct"
+	}
+	return "warmup"
+}
+
+func handlerOf(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/sim/"):
+		return "sim"
+	case strings.HasPrefix(path, "/webhooks/"):
+		return "webhook"
+	}
+	return "api"
 }
 
 // routerBase spreads the router side's payments over the instances.
