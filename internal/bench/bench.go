@@ -13,6 +13,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -26,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -87,6 +89,10 @@ type Options struct {
 	// them 200 unprocessed (on both sides), so the comparison is of the
 	// API call path alone.
 	Webhooks bool
+	// SimBinary, when set, is a payrouter binary: the simulators then run
+	// in a `payrouter sim` process of their own (loopback), so the memory
+	// figures are the router's and the load generator's alone.
+	SimBinary string
 	// Instances is the number of routers sharing the store (PostgreSQL
 	// only), each with its own listener and simulators; the router side's
 	// payments are spread over them. 0 means 1.
@@ -249,6 +255,7 @@ type Result struct {
 	Faults      string  `json:"faults,omitempty"`
 	Webhooks    bool    `json:"webhooks"`
 	Instances   int     `json:"instances"`
+	SimProcess  bool    `json:"sim_process"` // simulators in their own process: RSS is the router's and the generator's
 	Router      Side    `json:"router"`
 	Direct      Side    `json:"direct"`
 	Overhead    Side    `json:"overhead"`             // router minus direct, per percentile
@@ -305,7 +312,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(), Store: o.Store, Durable: o.Durable,
-		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1),
+		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1), SimProcess: o.SimBinary != "",
 		Router: router.side(), Direct: direct.side(),
 	}
 	res.Faults = faultString(o.Faults)
@@ -366,21 +373,56 @@ func start(ctx context.Context, o Options) (*env, error) {
 	n := max(o.Instances, 1)
 	var stops []func()
 	e.stopFn = func() {
-		for _, stop := range stops {
+		for _, stop := range slices.Backward(stops) {
 			stop()
 		}
 		e.cleanup()
 	}
-	for range n {
-		a, stop, err := e.startInstance(ctx, cfg, o, log)
+	// Loopback only: the listeners are ours, on 127.0.0.1.
+	lns := make([]net.Listener, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			e.cleanup()
+			return nil, err
+		}
+		lns[i] = ln
+	}
+	faults := o.Faults
+	if o.SimBinary != "" {
+		simBase, stop, err := e.startSimProcess(ctx, o.SimBinary, cfgYAML, "http://"+lns[0].Addr().String())
+		if err == nil {
+			stops = append(stops, stop)
+			err = setFaults(ctx, simBase, o.Faults)
+		}
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			e.stopFn()
+			return nil, err
+		}
+		cfg.SimURL, faults = simBase, nil
+		e.base = simBase
+	}
+	for i := range n {
+		a, stop, err := e.startInstance(ctx, cfg, lns[i], faults, log)
+		if err != nil {
+			for _, l := range lns[i+1:] {
+				l.Close()
+			}
 			e.stopFn()
 			return nil, err
 		}
 		stops = append(stops, stop)
 		e.bases = append(e.bases, a.URL)
 	}
-	e.base = e.bases[0]
+	if e.base == "" {
+		e.base = e.bases[0]
+	}
 
 	// One transport for the load generator, sized so that every worker
 	// keeps its connection: both sides reuse connections alike.
@@ -399,12 +441,7 @@ func start(ctx context.Context, o Options) (*env, error) {
 
 // startInstance starts one router (with its simulators) on a loopback
 // listener of its own; several share the store (PostgreSQL).
-func (e *env) startInstance(ctx context.Context, cfg *config.Config, o Options, log *slog.Logger) (*app.App, func(), error) {
-	// Loopback only: the listener is ours, on 127.0.0.1.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
+func (e *env) startInstance(ctx context.Context, cfg *config.Config, ln net.Listener, faults map[string]sim.Faults, log *slog.Logger) (*app.App, func(), error) {
 	c := *cfg
 	c.Server.Listen = ln.Addr().String()
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -436,7 +473,7 @@ func (e *env) startInstance(ctx context.Context, cfg *config.Config, o Options, 
 		}
 		inner.ServeHTTP(w, r)
 	})
-	for name, f := range o.Faults {
+	for name, f := range faults {
 		s := a.Sims[name]
 		if s == nil {
 			return fail(fmt.Errorf("faults: no simulator %q", name))
@@ -582,6 +619,82 @@ func handlerOf(path string) string {
 		return "webhook"
 	}
 	return "api"
+}
+
+// startSimProcess runs the simulators in a `payrouter sim` process of
+// their own on a loopback port, posting webhooks to routerURL, and returns
+// their base URL once they serve.
+func (e *env) startSimProcess(ctx context.Context, bin, cfgYAML, routerURL string) (string, func(), error) {
+	if e.dir == "" {
+		dir, err := os.MkdirTemp("", "payrouter-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		e.dir = dir
+	}
+	path := filepath.Join(e.dir, "sim.yaml")
+	if err := os.WriteFile(path, []byte(cfgYAML), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "sim", "--config", path, "--listen", "127.0.0.1:0", "--router", routerURL)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start simulators: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	// "payrouter sim: serving N simulators at http://127.0.0.1:PORT/sim/{provider}, …"
+	line, err := bufio.NewReader(out).ReadString('\n')
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	_, rest, ok := strings.Cut(line, " at ")
+	base, _, ok2 := strings.Cut(rest, "/sim/")
+	if err != nil || !ok || !ok2 {
+		stop()
+		return "", nil, fmt.Errorf("simulators did not start (%q): %v", line, err)
+	}
+	if err := loopbackOnly(base); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return base, stop, nil
+}
+
+// setFaults sets faults through the simulators' control API.
+func setFaults(ctx context.Context, simBase string, faults map[string]sim.Faults) error {
+	for name, f := range faults {
+		body, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, simBase+"/sim/"+name+"/_faults", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("faults %s: %w", name, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("faults %s: simulator answered %s", name, resp.Status)
+		}
+	}
+	return nil
 }
 
 // routerBase spreads the router side's payments over the instances.
