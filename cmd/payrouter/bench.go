@@ -11,8 +11,8 @@ import (
 )
 
 // benchCmd: payrouter bench [--duration 20s | --count N] [--concurrency 32]
-// [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN]
-// [--durable=true|false] [--faults stripe=flaky:0.1] [--webhooks] [--json]
+// [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN [--instances N]]
+// [--durable=true|false] [--faults stripe=flaky:0.1] [--provider-latency 200ms] [--webhooks] [--json]
 func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	fs := newFlags("bench", "bench [--duration 20s | --count N] [--concurrency 32] [--mix card=80,qris=20] [flags]", stderr)
 	dur := fs.Duration("duration", 20*time.Second, "measured time of the whole run, split between router and direct (max 10m)")
@@ -23,6 +23,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	dsn := fs.String("postgres-dsn", "", "PostgreSQL DSN for --store postgres (its tables are created if missing)")
 	durable := fs.Bool("durable", true, "sqlite: synchronous=full (fsync every commit) or, false, off")
 	faults := fs.String("faults", "", "simulator faults for the run, e.g. stripe=flaky:0.1,midtrans=slow:20")
+	latency := fs.Duration("provider-latency", 0, "both simulators answer after this long (stripe=slow and midtrans=slow; --faults for a provider overrides)")
+	instances := fs.Int("instances", 1, "router instances sharing the store (postgres only), the router side's load spread over them")
+	simProc := fs.Bool("sim-process", false, "run the simulators in a `payrouter sim` process of their own, so memory is the router's")
 	webhooks := fs.Bool("webhooks", false, "process the simulators' webhooks in the router during the router side")
 	warmup := fs.Duration("warmup", time.Second, "warm-up per side before measuring")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -57,8 +60,19 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
 		return 2
 	}
+	if err := bench.WithLatency(f, *latency); err != nil {
+		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+		return 2
+	}
+	var simBin string
+	if *simProc {
+		if simBin, err = os.Executable(); err != nil {
+			fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+			return 1
+		}
+	}
 	res, err := bench.Run(ctx, bench.Options{Duration: *dur, Count: *count, Concurrency: *conc, Mix: m,
-		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Warmup: *warmup, Progress: stderr})
+		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Instances: *instances, SimBinary: simBin, Warmup: *warmup, Progress: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
 		return 1

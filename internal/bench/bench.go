@@ -13,6 +13,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -26,8 +27,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +53,7 @@ const (
 	MaxCount       = 1_000_000
 	MaxDuration    = 10 * time.Minute
 	MaxConcurrency = 1024
+	MaxInstances   = 4
 	rounds         = 4 // direct and router alternate this many times
 )
 
@@ -85,6 +89,14 @@ type Options struct {
 	// them 200 unprocessed (on both sides), so the comparison is of the
 	// API call path alone.
 	Webhooks bool
+	// SimBinary, when set, is a payrouter binary: the simulators then run
+	// in a `payrouter sim` process of their own (loopback), so the memory
+	// figures are the router's and the load generator's alone.
+	SimBinary string
+	// Instances is the number of routers sharing the store (PostgreSQL
+	// only), each with its own listener and simulators; the router side's
+	// payments are spread over them. 0 means 1.
+	Instances int
 	// Warmup per side before the first round (connections, caches).
 	Warmup time.Duration
 	// Progress receives a line per round; nil discards.
@@ -174,6 +186,24 @@ func ParseFaults(s string) (map[string]sim.Faults, error) {
 	return out, nil
 }
 
+// WithLatency makes every simulator without a fault of its own in f answer
+// after d (the slow fault): real providers answer in hundreds of
+// milliseconds, so a router holds that many payments in flight.
+func WithLatency(f map[string]sim.Faults, d time.Duration) error {
+	if d == 0 {
+		return nil
+	}
+	if d < time.Millisecond || d > 10*time.Second {
+		return fmt.Errorf("provider latency %v: want 1ms..10s", d)
+	}
+	for _, name := range []string{"stripe", "midtrans"} {
+		if _, ok := f[name]; !ok {
+			f[name] = sim.Faults{Mode: "slow", LatencyMS: int(d / time.Millisecond)}
+		}
+	}
+	return nil
+}
+
 func (o *Options) check() error {
 	switch {
 	case o.Count < 0 || o.Count > MaxCount:
@@ -188,6 +218,10 @@ func (o *Options) check() error {
 		return fmt.Errorf("store %q: want sqlite or postgres", o.Store)
 	case o.Store == "postgres" && o.PostgresDSN == "":
 		return errors.New("store postgres needs --postgres-dsn")
+	case o.Instances < 0 || o.Instances > MaxInstances:
+		return fmt.Errorf("instances %d: want 1..%d", o.Instances, MaxInstances)
+	case o.Instances > 1 && o.Store != "postgres":
+		return errors.New("several instances share one store: --store postgres")
 	case o.Warmup < 0 || o.Warmup > time.Minute:
 		return fmt.Errorf("warmup %v: want 0..1m", o.Warmup)
 	}
@@ -220,6 +254,8 @@ type Result struct {
 	Mix         string  `json:"mix"`
 	Faults      string  `json:"faults,omitempty"`
 	Webhooks    bool    `json:"webhooks"`
+	Instances   int     `json:"instances"`
+	SimProcess  bool    `json:"sim_process"` // simulators in their own process: RSS is the router's and the generator's
 	Router      Side    `json:"router"`
 	Direct      Side    `json:"direct"`
 	Overhead    Side    `json:"overhead"`             // router minus direct, per percentile
@@ -276,7 +312,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(), Store: o.Store, Durable: o.Durable,
-		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks,
+		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1), SimProcess: o.SimBinary != "",
 		Router: router.side(), Direct: direct.side(),
 	}
 	res.Faults = faultString(o.Faults)
@@ -300,8 +336,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // env is the running sandbox.
 type env struct {
-	app     *app.App
-	base    string // http://127.0.0.1:port
+	base    string   // http://127.0.0.1:port of the first instance: the direct side's simulators
+	bases   []string // every router instance's
+	next    atomic.Uint64
 	client  *http.Client
 	stripe  *stripeclient.API
 	mtTrans http.RoundTripper // rewrites midtrans-go's fixed URL to the simulator
@@ -332,63 +369,59 @@ func start(ctx context.Context, o Options) (*env, error) {
 	if o.Durable {
 		cfg.Store.Synchronous = "full"
 	}
-	// Loopback only: the listener is ours, on 127.0.0.1.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.cleanup()
-		return nil, err
-	}
-	cfg.Server.Listen = ln.Addr().String()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a, err := app.New(actx, cfg, app.Options{Listener: ln, Log: log})
-	if err != nil {
-		cancel()
-		e.cleanup()
-		return nil, fmt.Errorf("start sandbox: %w", err)
-	}
-	e.app = a
-	if err := loopbackOnly(a.URL); err != nil {
-		cancel()
-		a.Close()
-		e.cleanup()
-		return nil, err
-	}
-	e.base = a.URL
-	inner := a.Handler
-	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !e.webhook.Load() && strings.HasPrefix(r.URL.Path, "/webhooks/") {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		inner.ServeHTTP(w, r)
-	})
-	for name, f := range o.Faults {
-		s := a.Sims[name]
-		if s == nil {
-			cancel()
-			a.Close()
-			e.cleanup()
-			return nil, fmt.Errorf("faults: no simulator %q", name)
-		}
-		if err := s.SetFaults(f); err != nil {
-			cancel()
-			a.Close()
-			e.cleanup()
-			return nil, fmt.Errorf("faults %s: %w", name, err)
-		}
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Serve(actx) }()
+	n := max(o.Instances, 1)
+	var stops []func()
 	e.stopFn = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
+		for _, stop := range slices.Backward(stops) {
+			stop()
 		}
-		a.Close()
 		e.cleanup()
+	}
+	// Loopback only: the listeners are ours, on 127.0.0.1.
+	lns := make([]net.Listener, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			e.cleanup()
+			return nil, err
+		}
+		lns[i] = ln
+	}
+	faults := o.Faults
+	if o.SimBinary != "" {
+		simBase, stop, err := e.startSimProcess(ctx, o.SimBinary, cfgYAML, "http://"+lns[0].Addr().String())
+		if err == nil {
+			stops = append(stops, stop)
+			err = setFaults(ctx, simBase, o.Faults)
+		}
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			e.stopFn()
+			return nil, err
+		}
+		cfg.SimURL, faults = simBase, nil
+		e.base = simBase
+	}
+	for i := range n {
+		a, stop, err := e.startInstance(ctx, cfg, lns[i], faults, log)
+		if err != nil {
+			for _, l := range lns[i+1:] {
+				l.Close()
+			}
+			e.stopFn()
+			return nil, err
+		}
+		stops = append(stops, stop)
+		e.bases = append(e.bases, a.URL)
+	}
+	if e.base == "" {
+		e.base = e.bases[0]
 	}
 
 	// One transport for the load generator, sized so that every worker
@@ -404,6 +437,61 @@ func start(ctx context.Context, o Options) (*env, error) {
 	u, _ := url.Parse(e.base + "/sim/midtrans")
 	e.mtTrans = &rewrite{base: u, next: tr}
 	return e, nil
+}
+
+// startInstance starts one router (with its simulators) on a loopback
+// listener of its own; several share the store (PostgreSQL).
+func (e *env) startInstance(ctx context.Context, cfg *config.Config, ln net.Listener, faults map[string]sim.Faults, log *slog.Logger) (*app.App, func(), error) {
+	c := *cfg
+	c.Server.Listen = ln.Addr().String()
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a, err := app.New(actx, &c, app.Options{Listener: ln, Log: log})
+	if err != nil {
+		cancel()
+		ln.Close()
+		return nil, nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	fail := func(err error) (*app.App, func(), error) {
+		cancel()
+		a.Close()
+		return nil, nil, err
+	}
+	if err := loopbackOnly(a.URL); err != nil {
+		return fail(err)
+	}
+	inner := a.Handler
+	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// CPU profile samples of each request carry what served it
+		// (go tool pprof -tagfocus handler=api|sim|webhook).
+		ctx := pprof.WithLabels(r.Context(), pprof.Labels("handler", handlerOf(r.URL.Path)))
+		pprof.SetGoroutineLabels(ctx)
+		r = r.WithContext(ctx)
+		if !e.webhook.Load() && strings.HasPrefix(r.URL.Path, "/webhooks/") {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	for name, f := range faults {
+		s := a.Sims[name]
+		if s == nil {
+			return fail(fmt.Errorf("faults: no simulator %q", name))
+		}
+		if err := s.SetFaults(f); err != nil {
+			return fail(fmt.Errorf("faults %s: %w", name, err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Serve(actx) }()
+	return a, func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		a.Close()
+	}, nil
 }
 
 func (e *env) stop() {
@@ -478,6 +566,9 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// CPU profile samples of the load generator carry its side
+			// (go tool pprof -tagfocus load=router).
+			pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("load", sideOf(tag))))
 			st := &workers[w]
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := next.Add(1)
@@ -510,6 +601,107 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	return all
 }
 
+func sideOf(tag string) string {
+	switch {
+	case strings.HasPrefix(tag, "r"):
+		return "router"
+	case strings.HasPrefix(tag, "d"):
+		return "direct"
+	}
+	return "warmup"
+}
+
+func handlerOf(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/sim/"):
+		return "sim"
+	case strings.HasPrefix(path, "/webhooks/"):
+		return "webhook"
+	}
+	return "api"
+}
+
+// startSimProcess runs the simulators in a `payrouter sim` process of
+// their own on a loopback port, posting webhooks to routerURL, and returns
+// their base URL once they serve.
+func (e *env) startSimProcess(ctx context.Context, bin, cfgYAML, routerURL string) (string, func(), error) {
+	if e.dir == "" {
+		dir, err := os.MkdirTemp("", "payrouter-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		e.dir = dir
+	}
+	path := filepath.Join(e.dir, "sim.yaml")
+	if err := os.WriteFile(path, []byte(cfgYAML), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "sim", "--config", path, "--listen", "127.0.0.1:0", "--router", routerURL)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start simulators: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	// "payrouter sim: serving N simulators at http://127.0.0.1:PORT/sim/{provider}, …"
+	line, err := bufio.NewReader(out).ReadString('\n')
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	_, rest, ok := strings.Cut(line, " at ")
+	base, _, ok2 := strings.Cut(rest, "/sim/")
+	if err != nil || !ok || !ok2 {
+		stop()
+		return "", nil, fmt.Errorf("simulators did not start (%q): %v", line, err)
+	}
+	if err := loopbackOnly(base); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return base, stop, nil
+}
+
+// setFaults sets faults through the simulators' control API.
+func setFaults(ctx context.Context, simBase string, faults map[string]sim.Faults) error {
+	for name, f := range faults {
+		body, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, simBase+"/sim/"+name+"/_faults", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("faults %s: %w", name, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("faults %s: simulator answered %s", name, resp.Status)
+		}
+	}
+	return nil
+}
+
+// routerBase spreads the router side's payments over the instances.
+func (e *env) routerBase() string {
+	return e.bases[e.next.Add(1)%uint64(len(e.bases))]
+}
+
 // viaRouter is one payment through the router's API, with an
 // Idempotency-Key, as a merchant sends it.
 func (g *generator) viaRouter(ctx context.Context, card bool, ref string) string {
@@ -519,7 +711,7 @@ func (g *generator) viaRouter(ctx context.Context, card bool, ref string) string
 	} else {
 		body = fmt.Appendf(nil, `{"amount":50000,"currency":"IDR","method":"qris","reference":%q}`, ref)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.env.base+"/v1/payments", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.env.routerBase()+"/v1/payments", bytes.NewReader(body))
 	if err != nil {
 		return "request"
 	}

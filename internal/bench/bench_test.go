@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payrouter/payrouter/internal/sim"
 )
 
 func TestParseMix(t *testing.T) {
@@ -129,5 +131,21 @@ func TestRunFaults(t *testing.T) {
 	}
 	if res.Direct.Payments != 40 || res.Router.Payments != 40 {
 		t.Errorf("payments direct %d router %d, want 40 each", res.Direct.Payments, res.Router.Payments)
+	}
+}
+
+func TestWithLatency(t *testing.T) {
+	f, err := ParseFaults("stripe=flaky:0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WithLatency(f, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if f["stripe"].Mode != "flaky" || f["midtrans"].Mode != "slow" || f["midtrans"].LatencyMS != 200 {
+		t.Errorf("faults = %+v; want stripe kept flaky, midtrans slow 200 ms", f)
+	}
+	if err := WithLatency(map[string]sim.Faults{}, time.Microsecond); err == nil {
+		t.Error("latency 1µs accepted")
 	}
 }

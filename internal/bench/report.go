@@ -16,12 +16,19 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", r.CPUs, r.GOMAXPROCS, r.CPUModel, r.GoVersion)
 	fmt.Fprintf(&b, "store: %s, durable=%v (%s)\n", r.Store, r.Durable, r.StoreWrites)
 	fmt.Fprintf(&b, "load: concurrency %d, mix %s, webhooks processed=%v", r.Concurrency, r.Mix, r.Webhooks)
+	if r.Instances > 1 {
+		fmt.Fprintf(&b, ", %d router instances on one store", r.Instances)
+	}
 	if r.Faults != "" {
 		fmt.Fprintf(&b, ", faults %s", r.Faults)
 	}
 	b.WriteString("\n")
 	b.WriteString("router: POST /v1/payments with Idempotency-Key → router → adapter → simulator\n")
-	b.WriteString("direct: stripe-go / midtrans-go → simulator (same in-process HTTP server, same concurrency)\n\n")
+	where := "same in-process HTTP server"
+	if r.SimProcess {
+		where = "simulators in their own process"
+	}
+	fmt.Fprintf(&b, "direct: stripe-go / midtrans-go → simulator (%s, same concurrency)\n\n", where)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tpayments\terrors\tpayments/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
 	row := func(name string, s Side, counts bool) {
@@ -49,7 +56,11 @@ func (r *Result) WriteText(w io.Writer) error {
 		slices.Sort(kinds)
 		fmt.Fprintf(&b, "%s errors: %s\n", side.name, strings.Join(kinds, ", "))
 	}
-	fmt.Fprintf(&b, "\nmemory (one process: router, store, simulators and load generator together):\n")
+	if r.SimProcess {
+		fmt.Fprintf(&b, "\nmemory (this process: router, store and load generator; the simulators ran in a process of their own):\n")
+	} else {
+		fmt.Fprintf(&b, "\nmemory (one process: router, store, simulators and load generator together):\n")
+	}
 	fmt.Fprintf(&b, "  peak RSS (VmHWM) %.1f MB; highest RSS sampled during the router side %.1f MB; RSS at end %.1f MB\n",
 		r.PeakRSSMB, r.RouterRSSMB, r.EndRSSMB)
 	_, err := io.WriteString(w, b.String())

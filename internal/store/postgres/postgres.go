@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +56,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	// Advisory locks are database-wide; keying them by schema lets several
 	// payrouter schemas share a database without contending.
-	migrateKey, eventsKey := lockKey("payrouter/migrate/"+schema), lockKey("payrouter/events/"+schema)
+	migrateKey := lockKey("payrouter/migrate/" + schema)
 
 	migrateBegin := func(ctx context.Context) (*sql.Tx, error) {
 		tx, err := db.BeginTx(ctx, nil)
@@ -76,59 +75,80 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	var base int64
+	if err := db.QueryRowContext(ctx, `SELECT base FROM event_seq_base`).Scan(&base); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: event seq base: %w", err)
+	}
 
 	st := sqlstore.New(db, db, sqlstore.Dialect{
 		Rebind:     rebind,
 		BeginWrite: func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
 		LockRow:    " FOR UPDATE",
 		NextSeqs: func(ctx context.Context, tx *sqlstore.Tx, n int) ([]int64, error) {
-			return nextSeqs(ctx, tx, eventsKey, n)
+			return nextSeqs(ctx, tx, base, n)
 		},
+		VisibleEvents:        visibleEvents(base),
 		IsDuplicateReference: isDuplicateReference,
 		Time:                 func(t time.Time) any { return t },
 	})
 	return &Store{st}, nil
 }
 
-// nextSeqs draws n numbers from event_seq while holding a transaction-scoped
-// advisory lock until commit.
+// Event sequence numbers: commit order without a global lock.
 //
-// Why the lock: a sequence hands numbers out when nextval runs, not when the
-// transaction commits. Without it, transaction A could draw 10 and B draw
-// 11, B commit, a consumer polling "events after 9" see 11 and move its
-// cursor past 10 — and A's event 10, committed a moment later, would never
-// be delivered. With the lock, the next event-writing transaction cannot draw
-// a number until the previous one has committed (PostgreSQL releases
-// transaction locks after the commit is visible), so seq order is commit
-// order and after=seq polling never skips. The price is that event-writing
-// transactions serialize from this point to their commit; the store inserts
-// events last, right before COMMIT, to keep that window short. Numbers
-// drawn by a transaction that rolls back leave gaps, which is harmless.
-func nextSeqs(ctx context.Context, tx *sqlstore.Tx, key int64, n int) ([]int64, error) {
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+// A sequence hands numbers out when nextval runs, not when the transaction
+// commits: transaction A could draw 10 and B 11, B commit, a consumer
+// polling "events after 9" see 11 and move its cursor past 10, and A's
+// event, committed a moment later, would never be delivered. The store
+// used to take one advisory lock from the event insert to the commit, so
+// every event-writing transaction of every instance sharing the database
+// queued on it.
+//
+// Instead an event's seq is base + seqsPerXact × xid + i, with xid its
+// transaction's id (pg_current_xact_id(), a 64-bit xid8 that never wraps)
+// and i its index within the transaction: seq order is transaction-id
+// order. Readers (ListEvents) return only seqs below base + seqsPerXact ×
+// pg_snapshot_xmin(pg_current_snapshot()), the oldest transaction id still
+// running, in the same statement as the read. Every transaction with a
+// smaller id has finished (and, if committed, is visible in that snapshot);
+// every transaction running or yet to start has an id at least xmin, so its
+// events sort above everything returned. A consumer's cursor therefore never
+// passes an event that becomes visible later. The price: a long-running
+// write transaction anywhere in the cluster delays (never loses) events
+// until it ends. base (migration 0004) lifts the numbers above the seqs
+// drawn from event_seq before.
+const seqsPerXact = 1024
+
+// qXactSeq returns the transaction's first seq and the highest seq it has
+// already used (0: none), so that several event inserts in one transaction
+// continue the numbering.
+const qXactSeq = `SELECT x.first, COALESCE((SELECT MAX(seq) FROM events WHERE seq >= x.first AND seq < x.first + $2), 0)
+	FROM (SELECT $1::bigint + $2::bigint * pg_current_xact_id()::text::bigint AS first) x`
+
+func nextSeqs(ctx context.Context, tx *sqlstore.Tx, base int64, n int) ([]int64, error) {
+	var first, used int64
+	if err := tx.QueryRowContext(ctx, qXactSeq, base, seqsPerXact).Scan(&first, &used); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT nextval('event_seq') FROM generate_series(1, $1)`, n)
-	if err != nil {
-		return nil, err
+	next := first
+	if used != 0 {
+		next = used + 1
 	}
-	defer rows.Close()
-	seqs := make([]int64, 0, n)
-	for rows.Next() {
-		var s int64
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		seqs = append(seqs, s)
+	if next+int64(n) > first+seqsPerXact {
+		return nil, fmt.Errorf("more than %d events in one transaction", seqsPerXact)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	seqs := make([]int64, n)
+	for i := range seqs {
+		seqs[i] = next + int64(i)
 	}
-	if len(seqs) != n {
-		return nil, fmt.Errorf("got %d sequence numbers, want %d", len(seqs), n)
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
 	return seqs, nil
+}
+
+// visibleEvents is ListEvents' extra condition: only events of
+// transactions older than the oldest one still running (see nextSeqs).
+func visibleEvents(base int64) string {
+	return fmt.Sprintf(`seq < %d + %d * pg_snapshot_xmin(pg_current_snapshot())::text::bigint`, base, seqsPerXact)
 }
 
 // isDuplicateReference: unique_violation (23505) on the reference index,

@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, to create test schemas
 
+	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/postgres"
 	"github.com/payrouter/payrouter/internal/store/storetest"
@@ -96,3 +97,65 @@ func TestReopen(t *testing.T) {
 }
 
 var testTime = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// TestEventWatermark: an event of a younger transaction stays hidden from
+// ListEvents while an older transaction that may still write an event
+// with a smaller seq is running; once that one commits, both are listed in
+// seq order. A consumer polling "after=" therefore never moves its cursor
+// past an event that appears later (the reason the global advisory lock
+// existed). The older transaction writes its event as the store does:
+// seq = base + 1024 × its transaction id.
+func TestEventWatermark(t *testing.T) {
+	s := openFresh(t)
+	ctx := context.Background()
+	now := testTime
+	mk := func(id string) *payrouter.Payment {
+		return &payrouter.Payment{ID: id, MerchantID: "m1", Reference: id, Status: payrouter.StatusProcessing,
+			Amount: 1000, Currency: "USD", Method: payrouter.MethodCard, Provider: "stripe",
+			Capture: payrouter.CaptureAutomatic, CreatedAt: now, UpdatedAt: now}
+	}
+	for _, id := range []string{"pay_old", "pay_young"} {
+		if err := s.CreatePayment(ctx, mk(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := s.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Rollback()
+	var oldSeq int64
+	if err := old.QueryRowContext(ctx, `SELECT base + 1024 * pg_current_xact_id()::text::bigint FROM event_seq_base`).Scan(&oldSeq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdatePayment(ctx, "pay_young", func(p *payrouter.Payment) error {
+		_, err := p.Advance(payrouter.StatusSucceeded, now)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ListEvents(ctx, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 0 {
+		t.Fatalf("ListEvents while an older transaction runs = %v; want nothing (its event could land below)", evs)
+	}
+	if _, err := old.ExecContext(ctx, `INSERT INTO events (seq, id, merchant_id, payment_id, type, created_at, data)
+		VALUES ($1, $2, 'm1', 'pay_old', 'payment_success', now(), 'null')`, oldSeq, payrouter.EventID(oldSeq)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(evs) < 2 && time.Now().Before(deadline) {
+		if evs, err = s.ListEvents(ctx, "", 0, 100); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // poll: other sessions' transactions may hold the watermark a moment
+	}
+	if len(evs) != 2 || evs[0].PaymentID != "pay_old" || evs[1].PaymentID != "pay_young" {
+		t.Fatalf("events after the older commit = %+v; want pay_old's then pay_young's", evs)
+	}
+}

@@ -102,6 +102,95 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	}
 }
 
+// TestGroupCommitRerunIsolatesFailures: the router's writes
+// (CreatePaymentClaiming, UpdatePaymentWith on a held copy) may run again,
+// so their batches run without savepoints and are rerun with them when one
+// fails. A failed write (duplicate reference, taken key) must still roll
+// back only itself, every other write of its batch commits exactly once,
+// and event seqs stay gap-free.
+func TestGroupCommitRerunIsolatesFailures(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{Synchronous: "off"})
+	defer s.Close()
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	claim := func(key string) store.IdempotencyClaim {
+		return store.IdempotencyClaim{MerchantID: "m1", Key: key, RequestHash: "h", Now: now}
+	}
+	if rec, err := s.CreatePaymentClaiming(ctx, benchPayment("pay_taken", now), claim("key_taken")); rec != nil || err != nil {
+		t.Fatal(rec, err)
+	}
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	recs := make([]*store.IdempotencyRecord, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("pay_%03d", i)
+			p := benchPayment(id, now)
+			switch i % 3 {
+			case 0: // duplicate reference: fails alone, its key stays free
+				p.Reference = "pay_taken"
+				recs[i], errs[i] = s.CreatePaymentClaiming(ctx, p, claim("key_"+id))
+			case 1: // taken key: the owner's record, nothing written
+				recs[i], errs[i] = s.CreatePaymentClaiming(ctx, p, claim("key_taken"))
+			default: // created, then saved on the held copy, completing the key
+				if recs[i], errs[i] = s.CreatePaymentClaiming(ctx, p, claim("key_"+id)); errs[i] != nil || recs[i] != nil {
+					return
+				}
+				_, errs[i] = s.UpdatePaymentWith(ctx, id, func(p *payrouter.Payment) error {
+					p.Attempts[0].Status = payrouter.AttemptSucceeded
+					_, err := p.Advance(payrouter.StatusSucceeded, now)
+					return err
+				}, store.UpdateOptions{Current: p, Complete: &store.IdempotencyCompletion{MerchantID: "m1", Key: "key_" + id,
+					Status: 201, Render: func(q *payrouter.Payment) ([]byte, error) { return []byte(q.ID), nil }}})
+			}
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i := range n {
+		id := fmt.Sprintf("pay_%03d", i)
+		_, getErr := s.GetPayment(ctx, "m1", id)
+		switch i % 3 {
+		case 0:
+			if !errors.Is(errs[i], store.ErrDuplicateReference) || !errors.Is(getErr, payrouter.ErrNotExist) {
+				t.Errorf("%s (duplicate reference): err = %v, get = %v; want ErrDuplicateReference and no payment", id, errs[i], getErr)
+			}
+			if rec, err := s.ClaimIdempotencyKey(ctx, "m1", "key_"+id, "h", now); rec != nil || err != nil {
+				t.Errorf("%s: key after a refused create = %+v, %v; want free", id, rec, err)
+			}
+		case 1:
+			if errs[i] != nil || recs[i] == nil || recs[i].PaymentID != "pay_taken" || !errors.Is(getErr, payrouter.ErrNotExist) {
+				t.Errorf("%s (taken key): rec = %+v, err = %v, get = %v; want pay_taken's record and no payment", id, recs[i], errs[i], getErr)
+			}
+		default:
+			if errs[i] != nil || recs[i] != nil || getErr != nil {
+				t.Errorf("%s: err = %v, rec = %+v, get = %v; want created and saved", id, errs[i], recs[i], getErr)
+				continue
+			}
+			ok++
+			if rec, err := s.ClaimIdempotencyKey(ctx, "m1", "key_"+id, "h", now); err != nil || rec == nil || rec.Running() || string(rec.Body) != id {
+				t.Errorf("%s: key = %+v, %v; want completed with its response", id, rec, err)
+			}
+		}
+	}
+	evs, err := s.ListEvents(ctx, "m1", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pay_taken's requires_action, and two per saved payment.
+	if got, want := len(evs), 1+2*ok; got != want {
+		t.Errorf("events = %d, want %d (each committed write's, once)", got, want)
+	}
+	for i := range evs {
+		if evs[i].Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d, want %d: rolled-back writes must not leave gaps", i, evs[i].Seq, i+1)
+		}
+	}
+}
+
 // TestGroupCommitSerializesUpdates: concurrent read-modify-writes of one
 // payment, batched together, each see the previous one's result.
 func TestGroupCommitSerializesUpdates(t *testing.T) {
@@ -215,5 +304,47 @@ func BenchmarkParallelPaymentWrites(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
 			})
 		}
+	}
+}
+
+// BenchmarkRouterWritePath is the router's durable write path for one
+// idempotent payment, with as many writers as payments in flight at c=512:
+// CreatePaymentClaiming (key + payment + attempt + event) then
+// UpdatePaymentWith on the held copy, completing the key (payment +
+// attempt + event + response).
+func BenchmarkRouterWritePath(b *testing.B) {
+	for _, sync := range []string{"full", "off"} {
+		b.Run("synchronous="+sync, func(b *testing.B) {
+			ctx := context.Background()
+			s := open(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Synchronous: sync})
+			defer s.Close()
+			now := time.Now()
+			var seq atomic.Int64
+			b.SetParallelism(256) // 256 × GOMAXPROCS writers
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("pay_%09d", seq.Add(1))
+					p := benchPayment(id, now)
+					rec, err := s.CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{MerchantID: "m1", Key: id, RequestHash: "h", Now: now})
+					if err != nil || rec != nil {
+						b.Errorf("create = %v, %v", rec, err)
+						return
+					}
+					_, err = s.UpdatePaymentWith(ctx, id, func(p *payrouter.Payment) error {
+						p.Attempts[0].Status = payrouter.AttemptSucceeded
+						_, err := p.Advance(payrouter.StatusSucceeded, now)
+						return err
+					}, store.UpdateOptions{Current: p, Complete: &store.IdempotencyCompletion{MerchantID: "m1", Key: id, Status: 201,
+						Render: func(*payrouter.Payment) ([]byte, error) { return []byte(`{}`), nil }}})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
+		})
 	}
 }

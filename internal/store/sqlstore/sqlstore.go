@@ -36,6 +36,10 @@ type Dialect struct {
 	// number than one that committed earlier, so a consumer reading
 	// "seq > last seen" never skips an event.
 	NextSeqs func(ctx context.Context, tx *Tx, n int) ([]int64, error)
+	// VisibleEvents, when set, is an SQL condition ListEvents adds: the
+	// events a reader may see now without a later commit appearing below
+	// them (PostgreSQL: below its transaction-id watermark).
+	VisibleEvents string
 	// Prepare lists the dialect's own write-path queries (those NextSeqs
 	// runs) for Store.Prepare.
 	Prepare []string
@@ -93,8 +97,15 @@ func New(w, r *sql.DB, d Dialect) *Store {
 // beginning or committing wrapped with what; nil means fn's writes are
 // committed.
 func (s *Store) inTx(ctx context.Context, what string, fn writeFunc) error {
+	return s.inTxRerun(ctx, what, false, fn)
+}
+
+// inTxRerun is inTx for a fn that may be run more than once (it only
+// writes in tx and sets what it reports, from scratch, on every run), which
+// lets a group commit skip its savepoints.
+func (s *Store) inTxRerun(ctx context.Context, what string, rerun bool, fn writeFunc) error {
 	if s.gc != nil {
-		fnErr, txErr := s.gc.do(ctx, fn)
+		fnErr, txErr := s.gc.do(ctx, fn, rerun)
 		if fnErr != nil {
 			return fnErr
 		}
@@ -124,7 +135,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn writeFunc) error {
 // Errors are as inTx's.
 func (s *Store) autocommit(ctx context.Context, what string, fn func(ctx context.Context, q querier) error) error {
 	if s.gc != nil {
-		return s.inTx(ctx, what, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &Tx{s, tx}) })
+		return s.inTxRerun(ctx, what, true, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &Tx{s, tx}) })
 	}
 	return fn(ctx, writerPool{s})
 }
@@ -322,7 +333,7 @@ func (s *Store) CreatePaymentClaiming(ctx context.Context, p *payrouter.Payment,
 	// insert and our read is gone, so claim again.
 	for range 5 {
 		var rec *store.IdempotencyRecord
-		err := s.inTx(ctx, "create payment "+p.ID, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.inTxRerun(ctx, "create payment "+p.ID, true, func(ctx context.Context, tx *sql.Tx) error {
 			rec = nil
 			res, err := s.txExec(ctx, tx, qClaimIdempotencyLinked, c.MerchantID, c.Key, c.RequestHash, p.ID, s.t(c.Now))
 			if err != nil {
@@ -384,7 +395,9 @@ func (s *Store) UpdatePaymentWith(ctx context.Context, id string, fn func(p *pay
 		fast = s.prepareFast(cur, fn, opts.Complete)
 	}
 	var p *payrouter.Payment
-	err := s.inTx(ctx, "update payment "+id, func(ctx context.Context, tx *sql.Tx) error {
+	// With Current, fn may already run twice (documented); p is set anew
+	// on every run.
+	err := s.inTxRerun(ctx, "update payment "+id, opts.Current != nil, func(ctx context.Context, tx *sql.Tx) error {
 		if fast != nil {
 			res, err := s.txExec(ctx, tx, qUpdatePaymentIfVersion, append(fast.args[2:], id, fast.rev)...)
 			if err != nil {
@@ -570,7 +583,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *payrouter.Payme
 	if len(events) == 0 {
 		return nil
 	}
-	seqs, err := s.d.NextSeqs(ctx, &Tx{s, tx}, len(events))
+	seqs, err := s.nextSeqs(ctx, tx, len(events))
 	if err != nil {
 		return fmt.Errorf("store: payment %s: event seq: %w", p.ID, err)
 	}
@@ -595,6 +608,26 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *payrouter.Payme
 		}
 	}
 	return nil
+}
+
+// nextSeqs reserves n event sequence numbers in tx: from the group
+// committer's cache when this is not the batch's first (see
+// groupCommitter.seq), else from the dialect.
+func (s *Store) nextSeqs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	if s.gc == nil || !s.gc.seq.ok {
+		seqs, err := s.d.NextSeqs(ctx, &Tx{s, tx}, n)
+		if err != nil || s.gc == nil {
+			return seqs, err
+		}
+		s.gc.seq = seqCache{ok: true, last: seqs[len(seqs)-1]}
+		return seqs, nil
+	}
+	seqs := make([]int64, n)
+	for i := range seqs {
+		seqs[i] = s.gc.seq.last + int64(i) + 1
+	}
+	s.gc.seq.last = seqs[n-1]
+	return seqs, nil
 }
 
 // loadChildren fills the attempts and refunds of ps with two queries.
@@ -883,6 +916,9 @@ func (s *Store) ListEventsBefore(ctx context.Context, merchantID string, before 
 // ("" = all). limit defaults to 100 and is capped at 1000.
 func (s *Store) ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error) {
 	query, args := `SELECT `+eventCols+` FROM events WHERE seq > ?`, []any{after}
+	if s.d.VisibleEvents != "" {
+		query += ` AND ` + s.d.VisibleEvents
+	}
 	if merchantID != "" {
 		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
 	}

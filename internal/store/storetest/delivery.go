@@ -23,10 +23,7 @@ func makeEvents(t *testing.T, s store.Store, n int) []payrouter.Event {
 		p.Advance(payrouter.StatusRequiresAction, at(time.Duration(i)*time.Second))
 		create(t, s, p)
 	}
-	evs, err := s.ListEvents(context.Background(), "", 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := settledEvents(t, s, "", 0, 1000, n)
 	if len(evs) != n {
 		t.Fatalf("made %d events, want %d", len(evs), n)
 	}

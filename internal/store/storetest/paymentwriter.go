@@ -43,8 +43,8 @@ func testCreateClaiming(t *testing.T, s store.Store) {
 		t.Fatalf("CreatePaymentClaiming = %+v, %v; want nil, nil", rec, err)
 	}
 	equalPayment(t, "created with claim", get(t, s, "m1", p.ID), want)
-	if evs, err := s.ListEvents(ctx, "m1", 0, 10); err != nil || len(evs) != 1 || evs[0].Type != payrouter.EventRequiresAction {
-		t.Errorf("events after claiming create = %v, %v; want one %s", evs, err, payrouter.EventRequiresAction)
+	if evs := settledEvents(t, s, "m1", 0, 10, 1); len(evs) != 1 || evs[0].Type != payrouter.EventRequiresAction {
+		t.Errorf("events after claiming create = %v; want one %s", evs, payrouter.EventRequiresAction)
 	}
 	// The key is claimed, running and linked to the payment.
 	got, err := s.ClaimIdempotencyKey(ctx, "m1", "k1", "h1", base)

@@ -67,6 +67,27 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
+// settledEvents is ListEvents once at least want events are visible, or
+// the last answer after a few seconds. A store may show a committed event
+// only once older concurrent transactions have finished (PostgreSQL's
+// transaction-id watermark, which keeps "after=" consumers from skipping
+// one), so a read right after a commit can briefly lag; never by losing
+// an event.
+func settledEvents(t *testing.T, s store.Store, merchant string, after int64, limit, want int) []payrouter.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		evs, err := s.ListEvents(context.Background(), merchant, after, limit)
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if len(evs) >= want || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(2 * time.Millisecond) // poll
+	}
+}
+
 // base is the suite's clock: UTC with microseconds, the precision every
 // store keeps.
 var base = time.Date(2025, 3, 1, 10, 0, 0, 123456000, time.UTC)
@@ -283,13 +304,12 @@ func testMerchantIsolation(t *testing.T, s store.Store) {
 	if err != nil || len(list) != 0 {
 		t.Errorf("ListPayments(other merchant) = %v, %v; want none", ids(list), err)
 	}
-	evs, err := s.ListEvents(ctx, "m2", 0, 10)
-	if err != nil || len(evs) != 0 {
-		t.Errorf("ListEvents(other merchant) = %d events, %v; want none", len(evs), err)
+	evs := settledEvents(t, s, "m1", 0, 10, 1)
+	if len(evs) != 1 {
+		t.Fatalf("ListEvents(m1) = %d events; want 1", len(evs))
 	}
-	evs, err = s.ListEvents(ctx, "m1", 0, 10)
-	if err != nil || len(evs) != 1 {
-		t.Fatalf("ListEvents(m1) = %d events, %v; want 1", len(evs), err)
+	if evs, err := s.ListEvents(ctx, "m2", 0, 10); err != nil || len(evs) != 0 {
+		t.Errorf("ListEvents(other merchant) = %d events, %v; want none", len(evs), err)
 	}
 	if _, err := s.GetEvent(ctx, "m2", evs[0].Seq); !errors.Is(err, payrouter.ErrNotExist) {
 		t.Errorf("GetEvent(other merchant) error = %v, want ErrNotExist", err)
@@ -379,10 +399,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	equalPayment(t, "UpdatePayment result", got, want)
 	equalPayment(t, "GetPayment after update", get(t, s, "m1", p.ID), want)
 
-	evs, err := s.ListEvents(ctx, "m1", 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := settledEvents(t, s, "m1", 0, 100, 2)
 	var types []payrouter.EventType
 	for _, e := range evs {
 		types = append(types, e.Type)
@@ -501,10 +518,7 @@ func testEvents(t *testing.T, s store.Store) {
 		want = append(want, wantEvent{payrouter.EventSuccess, got, data, now})
 	}
 
-	all, err := s.ListEvents(ctx, "", 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := settledEvents(t, s, "", 0, 100, len(want))
 	if len(all) != len(want) {
 		t.Fatalf("ListEvents = %d events, want %d", len(all), len(want))
 	}
@@ -602,7 +616,13 @@ func testEventsCommitOrder(t *testing.T, s store.Store) {
 		for {
 			select {
 			case <-done:
-				poll()
+				// Every event is committed: keep polling from the cursor
+				// until all are seen (a store may show the last ones a
+				// moment later). One the cursor has passed never shows.
+				deadline := time.Now().Add(10 * time.Second)
+				for poll() && len(seen) < n && time.Now().Before(deadline) {
+					time.Sleep(2 * time.Millisecond) // poll
+				}
 				return
 			default:
 				if !poll() {
@@ -631,10 +651,7 @@ func testEventsCommitOrder(t *testing.T, s store.Store) {
 	if pollErr != nil {
 		t.Fatalf("ListEvents: %v", pollErr)
 	}
-	all, err := s.ListEvents(ctx, "", 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := settledEvents(t, s, "", 0, 1000, n)
 	if len(all) != n {
 		t.Fatalf("events = %d, want %d", len(all), n)
 	}
