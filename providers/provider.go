@@ -239,6 +239,10 @@ type Notification struct {
 	// notification is only a claim: the router acts on a status query
 	// instead, successes and failures alike.
 	ConfirmByStatus bool
+	// ConfirmRefund: a refund claim to confirm with the provider's refund
+	// status query (RefundStatusChecker) before it is applied — the
+	// payment's status cannot show one refund (Xendit: nothing is signed).
+	ConfirmRefund bool
 }
 
 // Settlement is one settled transaction as the provider reports it.

@@ -50,6 +50,9 @@ func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notificatio
 	if err != nil {
 		return "", err
 	}
+	if n.Kind == providers.KindRefund && n.ConfirmRefund {
+		return r.applyRefundConfirmed(ctx, p, n)
+	}
 	if n.ConfirmByStatus {
 		return r.applyConfirmed(ctx, p, n)
 	}
@@ -64,6 +67,47 @@ func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notificatio
 	}
 	res := &providers.Result{ProviderPaymentID: n.ProviderPaymentID, Status: n.Status, ProviderStatus: n.ProviderStatus, Failure: n.Failure}
 	return r.applyNotified(ctx, p, n, res)
+}
+
+// applyRefundConfirmed asks the provider's refund status query about the
+// refund a notification names (payrouter's own refund, found by its ids)
+// and applies what the query answers: OutcomeUnconfirmed while the query
+// does not bear the claim out, OutcomeRefuted when it contradicts it.
+func (r *Router) applyRefundConfirmed(ctx context.Context, p *payrouter.Payment, n *providers.Notification) (string, error) {
+	var rf *payrouter.Refund
+	for i := range p.Refunds {
+		x := &p.Refunds[i]
+		if (n.RefundID != "" && x.ID == n.RefundID) || (n.ProviderRefundID != "" && x.ProviderRefundID == n.ProviderRefundID) {
+			rf = x
+		}
+	}
+	if rf == nil {
+		return r.applyRefund(ctx, p, n) // records the orphan
+	}
+	g := r.providers[n.Provider]
+	if g == nil || !g.CanQueryRefunds() {
+		return "", fmt.Errorf("confirm %s refund webhook: no refund status query", n.Provider)
+	}
+	actual, err := g.RefundStatus(ctx, refundStatusRequest(p, rf))
+	if err != nil {
+		return "", fmt.Errorf("confirm %s refund webhook by refund status query: %w", n.Provider, err)
+	}
+	confirmed := *n
+	confirmed.RefundID, confirmed.RefundStatus = rf.ID, actual.Status
+	if actual.ProviderRefundID != "" {
+		confirmed.ProviderRefundID = actual.ProviderRefundID
+	}
+	outcome, err := r.applyRefund(ctx, p, &confirmed)
+	switch {
+	case err != nil || actual.Status == n.RefundStatus:
+		return outcome, err
+	case actual.Status == payrouter.RefundPending:
+		return OutcomeUnconfirmed, nil
+	default:
+		r.log.Warn("refund webhook contradicted by refund status query", "provider", n.Provider, "payment", p.ID,
+			"refund", rf.ID, "claimed", n.RefundStatus, "status_api", actual.Status)
+		return OutcomeRefuted, nil
+	}
 }
 
 // mismatch: a success for another amount than the payment's.

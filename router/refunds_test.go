@@ -473,3 +473,45 @@ func TestRefundAcknowledgedIsNeverResent(t *testing.T) {
 		t.Errorf("events = %v, want one refund_success", ev)
 	}
 }
+
+// A refund notification that only a token authenticates (Xendit) is a
+// claim: the refund status query decides, and a claim it does not bear out
+// changes nothing.
+func TestRefundWebhookConfirmedByRefundQuery(t *testing.T) {
+	ctx := context.Background()
+	f := newRefunder()
+	f.acceptOnly = true // the provider accepted the refund; it is still pending there
+	e := newRefundEnv(t, queryingRefunder{f})
+	rf := e.refund(t, 30000)
+	claim := func(st payrouter.RefundStatus) *providers.Notification {
+		return &providers.Notification{Provider: "fake", Kind: providers.KindRefund, ProviderPaymentID: "prv_pay_1",
+			RefundID: rf.ID, ProviderRefundID: "prv_" + rf.ID, RefundStatus: st, ConfirmRefund: true}
+	}
+	// Not known to the query yet (still processing): a success claim waits.
+	f.mu.Lock()
+	f.held[rf.ID], f.amounts[rf.ID] = payrouter.RefundPending, 30000
+	f.mu.Unlock()
+	if out, err := e.r.ApplyNotification(ctx, claim(payrouter.RefundSucceeded)); err != nil || out != OutcomeUnconfirmed {
+		t.Fatalf("claim while pending: %q %v, want unconfirmed", out, err)
+	}
+	if got := e.refundOf(t, rf.ID).Status; got != payrouter.RefundPending {
+		t.Fatalf("refund is %s after an unconfirmed claim, want pending", got)
+	}
+	// A forged failure while the provider refunded: the truth is applied.
+	f.mu.Lock()
+	f.held[rf.ID] = payrouter.RefundSucceeded
+	f.mu.Unlock()
+	if out, err := e.r.ApplyNotification(ctx, claim(payrouter.RefundFailed)); err != nil || out != OutcomeRefuted {
+		t.Fatalf("forged failure: %q %v, want refuted", out, err)
+	}
+	if got := e.refundOf(t, rf.ID).Status; got != payrouter.RefundSucceeded {
+		t.Errorf("refund is %s, want succeeded (what the query said)", got)
+	}
+	if n := e.events(t)[payrouter.EventRefundSuccess]; n != 1 {
+		t.Errorf("%d refund_success events, want 1", n)
+	}
+	// The genuine success, late: nothing more happens.
+	if out, err := e.r.ApplyNotification(ctx, claim(payrouter.RefundSucceeded)); err != nil || out != OutcomeStale {
+		t.Errorf("late genuine claim: %q %v, want stale", out, err)
+	}
+}

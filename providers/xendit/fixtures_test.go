@@ -58,7 +58,7 @@ func TestDocumentedWebhooks(t *testing.T) {
 		{"webhook_refund_succeeded.json", providers.Notification{Provider: "xendit", Kind: providers.KindRefund,
 			ProviderPaymentID: "ddpy-3cd658ae-25b9-4659-aa36-596ae41a809f", ProviderStatus: "SUCCEEDED",
 			Amount: 1000000, Currency: "PHP", RefundID: "b2756a1e-e6cd-4352-9a68-0483aa2b6a2",
-			ProviderRefundID: "rfd-6f4a377d-a201-437f-9119-f8b00cbbe857", RefundStatus: payrouter.RefundSucceeded}},
+			ProviderRefundID: "rfd-6f4a377d-a201-437f-9119-f8b00cbbe857", RefundStatus: payrouter.RefundSucceeded, ConfirmRefund: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

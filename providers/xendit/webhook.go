@@ -96,6 +96,7 @@ func (p *Provider) ParseWebhook(h http.Header, body []byte, now time.Time) (*pro
 		out.ProviderRefundID = d.ID
 		out.RefundID = d.ReferenceID
 		out.RefundStatus = refundStatus(d.Status)
+		out.ConfirmRefund = true // only the callback token authenticates it: ask GET /refunds/{id}
 		out.ProviderPaymentID = d.PaymentRequestID
 		if out.ProviderPaymentID == "" {
 			out.ProviderPaymentID = d.PaymentID
