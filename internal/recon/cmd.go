@@ -22,6 +22,10 @@ type Env struct {
 	Ledger     Ledger
 	Listers    map[string]providers.SettlementLister
 	Configured []string
+	// Formats are the dashboard export formats of the providers whose
+	// settlements come as files (by provider name); a --settlements file
+	// whose header is that format's is read with it, else as the generic CSV.
+	Formats map[string]Format
 }
 
 // Deps opens an Env for a config file; server is the base URL of a running
@@ -180,11 +184,9 @@ func (c *command) selectProviders(env *Env) ([]string, error) {
 				selected = append(selected, n)
 			}
 		} else {
-			for _, n := range env.Configured {
-				if env.Listers[n] != nil {
-					selected = append(selected, n)
-				}
-			}
+			// Every configured provider: one without a source is an error
+			// (sources), never silently left out.
+			selected = append(selected, env.Configured...)
 		}
 	}
 	sort.Strings(selected)
@@ -203,7 +205,7 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 	listers = map[string]providers.SettlementLister{}
 	for _, n := range selected {
 		if path, ok := c.csvFiles[n]; ok {
-			es, skipped, err := readCSV(path, n, c.minor, c.from, c.to)
+			es, skipped, err := readCSV(path, n, env.Formats[n], c.minor, c.from, c.to)
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -217,8 +219,7 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 		l := env.Listers[n]
 		if l == nil {
 			if contains(env.Configured, n) {
-				fmt.Fprintf(stderr, "reconcile: %s: its API lists no settlements; give --settlements %s=file.csv (skipped)\n", n, n)
-				continue
+				return nil, nil, nil, fmt.Errorf("%s: no settlement source: give --settlements %s=file.csv (its dashboard export)", n, n)
 			}
 			return nil, nil, nil, fmt.Errorf("--provider %s: not a configured provider (have %s)", n, strings.Join(env.Configured, ", "))
 		}
@@ -242,13 +243,17 @@ func contains(xs []string, x string) bool {
 
 // readCSV parses one settlement file and keeps the rows settled in
 // [from, to), counting the others.
-func readCSV(path, provider string, minor bool, from, to time.Time) ([]Entry, int, error) {
-	f, err := os.Open(path)
+func readCSV(path, provider string, format Format, minor bool, from, to time.Time) ([]Entry, int, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer f.Close()
-	all, err := ParseCSV(f, path, provider, minor)
+	var all []Entry
+	if first, _, _ := strings.Cut(string(b), "\n"); format.Name != "" && strings.Contains(first, format.Columns["ppid"]) {
+		all, err = format.Parse(strings.NewReader(string(b)), path, provider)
+	} else {
+		all, err = ParseCSV(strings.NewReader(string(b)), path, provider, minor)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateClaimingConcurrent", testCreateClaimingConcurrent},
 		{"UpdateCompleting", testUpdateCompleting},
 		{"UpdateCurrent", testUpdateCurrent},
+		{"ReconRuns", testReconRuns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

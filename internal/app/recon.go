@@ -1,0 +1,46 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/recon"
+	"github.com/payrouter/payrouter/providers"
+)
+
+// SettlementSources are the settlement listers of the built providers: the
+// adapters' own APIs (Stripe balance transactions, Xendit transactions)
+// and, in sandbox, the simulators' settlement reports of the providers
+// whose settlements are dashboard exports (Midtrans, GoPay, OVO, DANA),
+// fetched from server (this instance's base URL). Outside sandbox those
+// have no lister: their exports are given as files (recon.Env.Formats).
+func SettlementSources(cfg *config.Config, b *Built, server string, hc *http.Client) map[string]providers.SettlementLister {
+	out := map[string]providers.SettlementLister{}
+	formats := recon.Formats()
+	server = strings.TrimSuffix(server, "/")
+	for name, p := range b.Providers {
+		if l, ok := p.(providers.SettlementLister); ok {
+			out[name] = l
+			continue
+		}
+		pc := cfg.Providers[name]
+		if f, ok := formats[pc.Kind]; ok && cfg.Sandbox && pc.BaseURL == "" {
+			out[name] = &recon.ReportClient{Provider: name, Format: f, URL: server + "/sim/" + name + "/_settlement_report", HTTP: hc}
+		}
+	}
+	return out
+}
+
+// SettlementFormats maps each configured provider to the dashboard export
+// format of its kind, for settlement files.
+func SettlementFormats(cfg *config.Config) map[string]recon.Format {
+	out := map[string]recon.Format{}
+	formats := recon.Formats()
+	for _, name := range cfg.ProviderNames() {
+		if f, ok := formats[cfg.Providers[name].Kind]; ok {
+			out[name] = f
+		}
+	}
+	return out
+}
