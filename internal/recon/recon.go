@@ -212,8 +212,8 @@ func Run(ctx context.Context, l Ledger, entries []Entry, opts Options, now time.
 type attemptRef struct {
 	p           *payrouter.Payment
 	a           *payrouter.Attempt
-	captured    int64 // what payrouter captured through this attempt
-	expectedFee int64 // on the captured amount
+	captured    int64          // what payrouter captured through this attempt
+	expectedFee int64          // on the captured amount
 	refunds     []ledgerRefund // succeeded refunds not yet matched
 	paid        int            // payment settlement lines seen
 }

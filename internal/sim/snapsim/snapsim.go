@@ -460,8 +460,8 @@ func (b *Backend) payment(body []byte) *sim.Replay {
 		MerchantID         string          `json:"merchantId"`
 		Amount             snapbi.Money    `json:"amount"`
 		AdditionalInfo     json.RawMessage `json:"additionalInfo"`
-		URLParams          []urlParam `json:"urlParams"` // DANA, OVO
-		URLParam           []urlParam `json:"urlParam"`  // GoPay
+		URLParams          []urlParam      `json:"urlParams"` // DANA, OVO
+		URLParam           []urlParam      `json:"urlParam"`  // GoPay
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return snapErr(400, "54", "00", "Bad Request")
