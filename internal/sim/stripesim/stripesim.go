@@ -153,6 +153,10 @@ func New(opts Options) *Backend {
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Request-Id", "req_"+randID(14))
 	w.Header().Set("Stripe-Version", APIVersion)
+	if r.URL.Path == "/_settlement_faults" && r.Method == http.MethodPost {
+		b.handleSettlementFault(w, r) // control API: no Stripe auth
+		return
+	}
 	b.mux.ServeHTTP(w, r)
 }
 
