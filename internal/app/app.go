@@ -30,6 +30,7 @@ import (
 	"github.com/payrouter/payrouter/internal/httpapi"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/metrics"
+	"github.com/payrouter/payrouter/internal/recon"
 	"github.com/payrouter/payrouter/internal/sim"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/postgres"
@@ -68,6 +69,10 @@ type App struct {
 	URL       string // base URL of this instance
 	// Approvals counts approvals and declines for the adaptive strategy.
 	Approvals *approval.Tracker
+	// Recon is the reconciliation service; its Handler serves the ops
+	// API's /ops/v1/reconciliation endpoints (mounted by the ops API).
+	Recon          *recon.Service
+	reconSchedules []recon.Schedule
 
 	listener net.Listener
 	server   *http.Server
@@ -109,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		return nil, err
 	}
 	a.Rules.Swap(set)
+	a.buildRecon(built, self)
 	if err := a.trackApprovals(opts.Now); err != nil {
 		return nil, err
 	}
@@ -380,6 +386,8 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { defer wg.Done(); a.Events.Run(bg) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Approvals.Run(bg) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Recon.RunSchedules(bg, a.reconSchedules, time.Minute, a.Log) }()
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()

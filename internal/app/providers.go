@@ -110,6 +110,9 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 		b.Providers[name] = p
 		if backend != nil && !remote {
 			s := sim.New(name, backend)
+			if s.Settlement != nil {
+				s.Settlement.Delay = cfg.Reconciliation.Providers[name].SandboxDelay.D(0)
+			}
 			s.Mount(mux, "/sim/"+name)
 			b.Sims[name] = s
 		}

@@ -3,7 +3,9 @@ package app
 import (
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/recon"
 	"github.com/payrouter/payrouter/providers"
@@ -43,4 +45,22 @@ func SettlementFormats(cfg *config.Config) map[string]recon.Format {
 		}
 	}
 	return out
+}
+
+// buildRecon makes the reconciliation service over the store, the
+// settlement sources and the live rules' fee model. self is this
+// instance's loopback URL (the sandbox reports are fetched from it).
+func (a *App) buildRecon(built *Built, self string) {
+	cfg := a.Config
+	a.Recon = &recon.Service{Store: a.Store, Ledger: a.Store, Configured: cfg.ProviderNames(),
+		Sources:     SettlementSources(cfg, built, self, &http.Client{Timeout: 60 * time.Second}),
+		SettleAfter: cfg.ReconSettleAfter, Tolerance: cfg.Reconciliation.Tolerance,
+		Fee: func(provider string, m payrouter.Method, cur payrouter.Currency, amount int64) (int64, bool) {
+			return a.Rules.Load().ExpectedFee(provider, m, cur, amount)
+		}}
+	for _, name := range cfg.ProviderNames() {
+		if every := cfg.Reconciliation.Providers[name].Every.D(0); every > 0 {
+			a.reconSchedules = append(a.reconSchedules, recon.Schedule{Provider: name, Every: every})
+		}
+	}
 }

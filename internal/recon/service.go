@@ -87,7 +87,9 @@ func (s *Service) now() time.Time {
 }
 
 // invalid is a *payrouter.Error of type invalid_request naming param.
-func invalid(param, format string, args ...any) error { return payrouter.InvalidParam(param, format, args...) }
+func invalid(param, format string, args ...any) error {
+	return payrouter.InvalidParam(param, format, args...)
+}
 
 // Start returns the run of req's provider and period, creating and running
 // it when there is none (a failed run is run again). created is true when
