@@ -147,7 +147,8 @@ func TestCommandUsageErrors(t *testing.T) {
 		{"bad settlements", []string{"--settlements", "stripe"}, "want provider=file.csv"},
 		{"settlements twice", []string{"--settlements", "a=x.csv", "--settlements", "a=y.csv"}, "given twice"},
 		{"negative tolerance", []string{"--tolerance", "-1"}, "must not be negative"},
-		{"no source", []string{"--provider", "midtrans"}, "no provider to reconcile"},
+		{"no source", []string{"--provider", "midtrans"}, "midtrans: no settlement source"},
+		{"default run names the provider without a source", nil, "midtrans: no settlement source"},
 		{"unknown provider", []string{"--provider", "paypal"}, "not a configured provider"},
 		{"missing file", []string{"--settlements", "midtrans=/nonexistent.csv"}, "/nonexistent.csv"},
 	}

@@ -55,6 +55,8 @@ type SettlementBook struct {
 	Fees map[string]SettleFee
 	// Delay is T+N: how long after capture a line settles (0: at once).
 	Delay time.Duration
+	// OrphanMethod is the method an orphan fault's charge is priced as.
+	OrphanMethod string
 
 	mu     sync.Mutex
 	faults []SettlementFault
@@ -121,7 +123,7 @@ func (b *SettlementBook) Report(lines []SettlementLine, from, to time.Time) []re
 				amt = 10000
 			}
 			lines = append(lines, SettlementLine{ProviderPaymentID: f.ProviderPaymentID, OrderID: "unknown-" + f.ProviderPaymentID,
-				Type: "payment", Method: "qris", Currency: "IDR", Amount: amt, At: f.at})
+				Type: "payment", Method: b.OrphanMethod, Currency: "IDR", Amount: amt, At: f.at})
 		}
 	}
 	var out []reportLine

@@ -100,7 +100,11 @@ type Sim struct {
 func New(name string, b Backend) *Sim {
 	s := &Sim{Name: name, Backend: b, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
 	if st, ok := b.(Settler); ok {
-		s.Settlement = &SettlementBook{Fees: SettleFeesFor(st.SettlementFormat())}
+		f := st.SettlementFormat()
+		s.Settlement = &SettlementBook{Fees: SettleFeesFor(f), OrphanMethod: f}
+		if f == "midtrans" {
+			s.Settlement.OrphanMethod = "qris"
+		}
 	}
 	return s
 }
