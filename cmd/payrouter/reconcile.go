@@ -39,7 +39,10 @@ func openRecon(ctx context.Context, path, server string) (*recon.Env, func(), er
 		return nil, nil, err
 	}
 	env := &recon.Env{Ledger: st, Listers: app.SettlementSources(cfg, b, server, http.DefaultClient), Configured: cfg.ProviderNames(),
-		Formats: app.SettlementFormats(cfg)}
+		Formats: app.SettlementFormats(cfg), Runs: st}
+	if set, err := app.CompileRules(cfg, b.Caps()); err == nil {
+		env.Fee = set.ExpectedFee
+	}
 	return env, func() { _ = st.Close() }, nil
 }
 

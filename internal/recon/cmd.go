@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -26,6 +27,10 @@ type Env struct {
 	// settlements come as files (by provider name); a --settlements file
 	// whose header is that format's is read with it, else as the generic CSV.
 	Formats map[string]Format
+	// Runs keeps the runs of --save (the store); nil refuses --save.
+	Runs RunStore
+	// Fee is the routing fee model (Options.Fee).
+	Fee func(provider string, method payrouter.Method, cur payrouter.Currency, amount int64) (int64, bool)
 }
 
 // Deps opens an Env for a config file; server is the base URL of a running
@@ -82,13 +87,32 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	if err != nil {
 		return fail(err)
 	}
-	api, err := Fetch(ctx, listers, c.from, c.to)
-	if err != nil {
-		return fail(err)
+	progress := func(format string, args ...any) {
+		if isTerminal(stderr) {
+			fmt.Fprintf(stderr, format, args...)
+		}
 	}
-	entries = append(entries, api...)
-	rep, err := Run(ctx, env.Ledger, entries, Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
-		Tolerance: c.tolerance, Providers: reconciled}, now())
+	for _, n := range sortedKeys(listers) {
+		progress("reconcile: %s: fetching settlements… ", n)
+		api, err := Fetch(ctx, map[string]providers.SettlementLister{n: listers[n]}, c.from, c.to)
+		if err != nil {
+			progress("failed\n")
+			return fail(err)
+		}
+		progress("%d lines\n", len(api))
+		entries = append(entries, api...)
+	}
+	opts := Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
+		Tolerance: c.tolerance, Providers: reconciled, Fee: env.Fee}
+	if c.save {
+		if env.Runs == nil {
+			return fail(errors.New("--save: no store to keep runs in"))
+		}
+		if err := c.saveRuns(ctx, env, entries, reconciled, progress, stdout, now); err != nil {
+			return fail(err)
+		}
+	}
+	rep, err := Run(ctx, env.Ledger, entries, opts, now())
 	if err != nil {
 		return fail(err)
 	}
@@ -115,6 +139,7 @@ type command struct {
 	minor                   bool
 	settleAfter, lookback   time.Duration
 	tolerance               int64
+	save                    bool
 }
 
 // parseCommand parses args at t0. A nil command ends the command with code
@@ -135,6 +160,7 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 	lookback := fs.Duration("lookback", 30*24*time.Hour, "also join settlements to payments created this long before --from")
 	tol := fs.Int64("tolerance", 0, "minor units per line within which amounts and fees count as matched")
 	out := fs.String("out", "", "directory for report.csv and report.json")
+	save := fs.Bool("save", false, "keep one run per provider in the store (what the ops API lists); the same provider and period again is the same run")
 	server := fs.String("server", "", "sandbox: base URL of the running payrouter whose simulators to ask (default from server.listen)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -146,7 +172,7 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 		return nil, 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c := &command{configPath: *configPath, server: *server, out: *out, provs: provs, minor: *minor,
-		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}}
+		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}, save: *save}
 	var err error
 	if c.from, err = parseWhen(*fromS, t0); err != nil {
 		return nil, 2, fmt.Errorf("--from: %v", err)
@@ -230,6 +256,55 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 		return nil, nil, nil, errors.New("no provider to reconcile: give --provider with a settlement API or --settlements provider=file.csv")
 	}
 	return entries, listers, reconciled, nil
+}
+
+// saveRuns keeps one run per reconciled provider through the service (the
+// ops API's runs), each over that provider's entries.
+func (c *command) saveRuns(ctx context.Context, env *Env, entries []Entry, reconciled []string, progress func(string, ...any), stdout io.Writer, now func() time.Time) error {
+	svc := &Service{Store: env.Runs, Ledger: env.Ledger, Configured: env.Configured, Tolerance: c.tolerance, Fee: env.Fee, Now: now,
+		SettleAfter: func(string) time.Duration { return c.settleAfter }}
+	for _, n := range reconciled {
+		var mine []Entry
+		for _, e := range entries {
+			if e.Provider == n {
+				mine = append(mine, e)
+			}
+		}
+		progress("reconcile: %s: saving run… ", n)
+		run, created, err := svc.StartWith(ctx, StartRequest{Provider: n, From: c.from, To: c.to, Actor: "cli", Reason: "payrouter reconcile --save"},
+			func(context.Context, time.Time, time.Time) ([]Entry, error) { return mine, nil })
+		if err != nil {
+			progress("failed\n")
+			return err
+		}
+		state := "new"
+		if !created {
+			state = "existing"
+		}
+		progress("done\n")
+		fmt.Fprintf(stdout, "run %s: %s %s, %s to %s, %s (%d lines)\n", run.ID, state, n, run.From.Format(time.RFC3339), run.To.Format(time.RFC3339), run.Status, len(run.Lines))
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (progress is shown there
+// only, so piped output stays quiet).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func contains(xs []string, x string) bool {

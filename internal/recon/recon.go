@@ -560,6 +560,12 @@ func (rep *Report) total() {
 	}
 }
 
+// EntryLister is a settlement source that keeps each line's source and
+// payout batch (ReportClient).
+type EntryLister interface {
+	Entries(ctx context.Context, from, to time.Time) ([]Entry, error)
+}
+
 // Fetch lists the settlements of [from, to) from each lister, in name
 // order, tagging each with Source "api". An error names the provider and
 // wraps the adapter's *providers.Error.
@@ -571,6 +577,17 @@ func Fetch(ctx context.Context, listers map[string]providers.SettlementLister, f
 	sort.Strings(names)
 	var out []Entry
 	for _, n := range names {
+		if el, ok := listers[n].(EntryLister); ok {
+			es, err := el.Entries(ctx, from, to)
+			if err != nil {
+				return nil, fmt.Errorf("recon: %s settlements: %w", n, err)
+			}
+			for _, e := range es {
+				e.Provider = n
+				out = append(out, e)
+			}
+			continue
+		}
 		ss, err := listers[n].Settlements(ctx, from, to)
 		if err != nil {
 			return nil, fmt.Errorf("recon: %s settlements: %w", n, err)

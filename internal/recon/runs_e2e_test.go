@@ -90,7 +90,7 @@ func waitPaid(t *testing.T, ti *apptest.TestInstance, id string) payrouter.Payme
 func pay(t *testing.T, ti *apptest.TestInstance, pc providerCase, ref string, amount int64) payrouter.Payment {
 	t.Helper()
 	body := map[string]any{"amount": amount, "currency": pc.currency, "method": pc.method, "provider": pc.name, "reference": ref,
-		"customer": map[string]string{"name": "Budi", "phone": "+6281234567890", "email": "budi@example.com"},
+		"customer":   map[string]string{"name": "Budi", "phone": "+6281234567890", "email": "budi@example.com"},
 		"return_url": "https://merchant.example/return"}
 	if pc.token != "" {
 		body["payment_method_tokens"] = map[string]string{pc.name: pc.token}
@@ -300,6 +300,24 @@ func TestRunsFindEveryInjectedDiscrepancyAtEveryProvider(t *testing.T) {
 	if st, b := call(t, "viewer", "GET", "/ops/v1/reconciliation/runs", nil); st != 200 || strings.Count(string(b), `"id":"rcn_`) != len(cases) {
 		t.Errorf("list: %d %s", st, b)
 	}
+	// The CLI with --save finds the same runs (quiet when not a terminal),
+	// and keeps a new one for another period.
+	deps := recon.Deps{Open: func(context.Context, string, string) (*recon.Env, func(), error) {
+		return &recon.Env{Ledger: ti.Store, Runs: ti.Store, Listers: ti.Recon.Sources, Configured: ti.Config.ProviderNames()}, func() {}, nil
+	}}
+	var stdout, stderr bytes.Buffer
+	code := recon.Command(context.Background(), []string{"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339),
+		"--settle-after", "0s", "--save"}, &stdout, &stderr, deps)
+	if code != 1 || strings.Count(stdout.String(), ": existing ") != len(cases) || stderr.Len() != 0 {
+		t.Errorf("reconcile --save: exit %d (want 1: discrepancies), stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	code = recon.Command(context.Background(), []string{"--from", from.Add(-time.Hour).Format(time.RFC3339), "--to", to.Format(time.RFC3339),
+		"--provider", "dana", "--save"}, &stdout, &stderr, deps)
+	if code != 1 || !strings.Contains(stdout.String(), ": new dana") {
+		t.Errorf("reconcile --save another period: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+
 	actions := map[string]int{}
 	for _, e := range audit.entries {
 		actions[e.Action]++

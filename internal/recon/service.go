@@ -96,14 +96,23 @@ func invalid(param, format string, args ...any) error {
 // this call ran it. The run is computed synchronously: when Start returns
 // with created, its status is done or failed.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*store.ReconRun, bool, error) {
+	if req.Provider != "" && contains(s.Configured, req.Provider) && s.Sources[req.Provider] == nil {
+		return nil, false, payrouter.Errorf(payrouter.ErrInvalidState, "no_settlement_source",
+			"%s has no settlement source here: reconcile it with `payrouter reconcile --settlements %s=export.csv --save`", req.Provider, req.Provider)
+	}
+	return s.StartWith(ctx, req, func(ctx context.Context, from, to time.Time) ([]Entry, error) {
+		return Fetch(ctx, map[string]providers.SettlementLister{req.Provider: s.Sources[req.Provider]}, from, to)
+	})
+}
+
+// StartWith is Start with the settlements read by entries (a settlement
+// file given to the CLI) instead of the provider's source.
+func (s *Service) StartWith(ctx context.Context, req StartRequest, entries func(ctx context.Context, from, to time.Time) ([]Entry, error)) (*store.ReconRun, bool, error) {
 	switch {
 	case req.Provider == "":
 		return nil, false, invalid("provider", "is required")
 	case !contains(s.Configured, req.Provider):
 		return nil, false, invalid("provider", "is not a configured provider")
-	case s.Sources[req.Provider] == nil:
-		return nil, false, payrouter.Errorf(payrouter.ErrInvalidState, "no_settlement_source",
-			"%s has no settlement source here: reconcile it with `payrouter reconcile --settlements %s=export.csv`", req.Provider, req.Provider)
 	case req.From.IsZero() || req.To.IsZero():
 		return nil, false, invalid("from", "and to are required RFC 3339 times")
 	case !req.From.Before(req.To):
@@ -134,7 +143,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*store.ReconRun,
 		}
 	}
 	status, errText, summary, lines := "done", "", []byte(nil), []store.ReconLine(nil)
-	rep, err := s.compute(ctx, got)
+	rep, err := s.compute(ctx, got, entries)
 	if err != nil {
 		status, errText = "failed", err.Error()
 	} else {
@@ -150,8 +159,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*store.ReconRun,
 	return out, true, err
 }
 
-func (s *Service) compute(ctx context.Context, run *store.ReconRun) (*Report, error) {
-	entries, err := Fetch(ctx, map[string]providers.SettlementLister{run.Provider: s.Sources[run.Provider]}, run.From, run.To)
+func (s *Service) compute(ctx context.Context, run *store.ReconRun, fetch func(ctx context.Context, from, to time.Time) ([]Entry, error)) (*Report, error) {
+	entries, err := fetch(ctx, run.From, run.To)
 	if err != nil {
 		return nil, err
 	}
