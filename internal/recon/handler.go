@@ -30,6 +30,7 @@ type Access func(w http.ResponseWriter, r *http.Request, operator bool) (actor s
 //	GET  /ops/v1/reconciliation/runs/{id}                  run with lines
 //	POST /ops/v1/reconciliation/runs/{id}/lines/{n}/acknowledge  {reason}
 //	POST /ops/v1/reconciliation/runs/{id}/lines/{n}/resolve      {reason}
+//	GET  /ops/v1/reconciliation/runs/{id}/{report.csv|totals.csv|report.json|report.xlsx}
 //
 // A new run is 201 (computed before the answer: status done or failed);
 // the same provider and period again is 200 with the stored run. Errors are
@@ -120,6 +121,43 @@ func (s *Service) Handler(access Access) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("GET /ops/v1/reconciliation/runs/{id}/{file}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := access(w, r, false); !ok {
+			return
+		}
+		type export struct {
+			ctype string
+			write func(*Report, io.Writer) error
+		}
+		ex, ok := map[string]export{
+			"report.csv":  {"text/csv; charset=utf-8", (*Report).WriteCSV},
+			"totals.csv":  {"text/csv; charset=utf-8", (*Report).WriteTotalsCSV},
+			"report.json": {"application/json", (*Report).WriteJSON},
+			"report.xlsx": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (*Report).WriteXLSX},
+		}[r.PathValue("file")]
+		if !ok {
+			writeErr(w, payrouter.ErrNotExist)
+			return
+		}
+		run, err := s.Store.GetReconRun(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		rep, err := ReportOf(run, s.now())
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		var buf bytes.Buffer
+		if err := ex.write(rep, &buf); err != nil {
+			writeErr(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", ex.ctype)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+run.ID+"-"+r.PathValue("file")+`"`)
+		_, _ = w.Write(buf.Bytes())
 	})
 	mux.HandleFunc("POST /ops/v1/reconciliation/runs/{id}/lines/{n}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		actor, ok := access(w, r, true)

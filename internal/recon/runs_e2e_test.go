@@ -3,16 +3,21 @@ package recon_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app/apptest"
@@ -294,6 +299,29 @@ func TestRunsFindEveryInjectedDiscrepancyAtEveryProvider(t *testing.T) {
 			}
 			if l := got.Lines[n-1]; l.State != "resolved" || l.Note != "paid in the next batch" || l.ActedBy != "ops-operator" {
 				t.Errorf("line after resolve: %+v", l)
+			}
+
+			// The exports carry the same totals: minor units as integers and
+			// exact decimals, each column named for its unit.
+			wantRow := []string{pc.name, string(pc.currency), "8", strconv.FormatInt(w.gross, 10), strconv.FormatInt(w.fee, 10),
+				strconv.FormatInt(w.gross-w.fee, 10), payrouter.FormatDecimal(w.gross, pc.currency.Exponent()),
+				payrouter.FormatDecimal(w.fee, pc.currency.Exponent()), payrouter.FormatDecimal(w.gross-w.fee, pc.currency.Exponent())}
+			st, b = call(t, "viewer", "GET", "/ops/v1/reconciliation/runs/"+run.ID+"/totals.csv", nil)
+			rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+			if err != nil || st != 200 || len(rows) != 2 || rows[0][3] != "gross_minor" || rows[0][6] != "gross_decimal" || !slices.Equal(rows[1], wantRow) {
+				t.Errorf("totals.csv: %d %v, want row %v", st, rows, wantRow)
+			}
+			st, b = call(t, "viewer", "GET", "/ops/v1/reconciliation/runs/"+run.ID+"/report.xlsx", nil)
+			x, err := excelize.OpenReader(bytes.NewReader(b))
+			if err != nil || st != 200 {
+				t.Fatalf("report.xlsx: %d %v", st, err)
+			}
+			xrows, err := x.GetRows("Totals")
+			if err != nil || len(xrows) != 2 || !slices.Equal(xrows[1], wantRow) {
+				t.Errorf("xlsx Totals: %v %v, want row %v", xrows, err, wantRow)
+			}
+			if lrows, _ := x.GetRows("Lines"); len(lrows) != 9 {
+				t.Errorf("xlsx Lines: %d rows, want header + 8", len(lrows))
 			}
 		})
 	}
