@@ -36,6 +36,7 @@ commands:
   events tail      follow the event stream
   events redeliver redeliver merchant webhooks
   reconcile        reconcile provider settlements against the ledger
+  rules fees       actual fees from settlements against the rules' fee table (--suggest)
   bench            measure router overhead against direct provider calls
   sim              serve the sandbox simulators alone (crash tests; see sim_url)
 `
@@ -83,6 +84,7 @@ var tools = map[string]tool{
 	"events tail":      eventsTail,
 	"events redeliver": eventsRedeliver,
 	"reconcile":        reconcile,
+	"rules fees":       rulesFees,
 	"bench":            benchCmd,
 	"sim":              simCmd,
 }

@@ -15,6 +15,10 @@ func reconcile(ctx context.Context, args []string, stdout, stderr writer) int {
 	return recon.Command(ctx, args, stdout, stderr, recon.Deps{Open: openRecon})
 }
 
+func rulesFees(ctx context.Context, args []string, stdout, stderr writer) int {
+	return recon.FeesCommand(ctx, args, stdout, stderr, recon.Deps{Open: openRecon})
+}
+
 // openRecon opens the store of the config at path and builds its
 // adapters to list settlements. In sandbox the simulators live in the
 // running payrouter, so the adapters are pointed at server (default: the

@@ -123,6 +123,7 @@ type Line struct {
 	Provider          string             `json:"provider"`
 	Type              string             `json:"type"` // payment | refund | fee | adjustment | webhook | …
 	Currency          payrouter.Currency `json:"currency,omitempty"`
+	Method            payrouter.Method   `json:"method,omitempty"` // the ledger payment's
 	PaymentID         string             `json:"payment_id,omitempty"`
 	ProviderPaymentID string             `json:"provider_payment_id,omitempty"`
 	OrderID           string             `json:"order_id,omitempty"`
@@ -352,7 +353,7 @@ func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
 			SettledNet: e.Net, Source: e.Source}
 		r := idx.find(e)
 		if r != nil {
-			l.PaymentID = r.p.ID
+			l.PaymentID, l.Method = r.p.ID, r.p.Method
 			if l.ProviderPaymentID == "" {
 				l.ProviderPaymentID = r.a.ProviderPaymentID
 			}
@@ -396,7 +397,7 @@ func unsettledLines(refs []*attemptRef, opts Options) []Line {
 	for _, r := range refs {
 		p := r.p
 		if r.captured > 0 && r.paid == 0 && !p.CreatedAt.Before(opts.From) && !p.CreatedAt.After(due) {
-			lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "payment", Currency: p.Currency,
+			lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "payment", Currency: p.Currency, Method: p.Method,
 				PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey,
 				LedgerAmount: r.captured, ExpectedFee: r.expectedFee, AmountDelta: -r.captured, Source: "ledger",
 				Detail: fmt.Sprintf("captured %s, created %s, no settlement line", payrouter.FormatDecimal(r.captured, p.Currency.Exponent()), p.CreatedAt.UTC().Format(time.RFC3339))})
@@ -404,7 +405,7 @@ func unsettledLines(refs []*attemptRef, opts Options) []Line {
 		for _, rf := range r.refunds {
 			amt, at := rf.amount, rf.at
 			if !at.Before(opts.From) && !at.After(due) {
-				lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "refund", Currency: p.Currency,
+				lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "refund", Currency: p.Currency, Method: p.Method,
 					PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey, RefundID: rf.id,
 					LedgerAmount: amt, AmountDelta: -amt, Source: "ledger",
 					Detail: fmt.Sprintf("refund of %s succeeded at %s, no settlement line", payrouter.FormatDecimal(amt, p.Currency.Exponent()), at.UTC().Format(time.RFC3339))})
