@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -124,7 +125,29 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 			return fail(err)
 		}
 	}
-	if rep.Discrepancies > 0 {
+	issues := rep.Discrepancies
+	if len(c.bank) > 0 {
+		var lines []BankLine
+		for _, path := range c.bank {
+			ls, err := readBank(path)
+			if err != nil {
+				return fail(err)
+			}
+			lines = append(lines, ls...)
+		}
+		pr := MatchPayouts(Payouts(entries), lines, c.bankWindow)
+		fmt.Fprintln(stdout, "\npayouts ↔ bank:")
+		if err := pr.WriteSummary(stdout); err != nil {
+			return fail(err)
+		}
+		if c.out != "" {
+			if err := writeFile(filepath.Join(c.out, "payouts.csv"), pr.WriteCSV); err != nil {
+				return fail(err)
+			}
+		}
+		issues += pr.Discrepancies()
+	}
+	if issues > 0 {
 		return 1
 	}
 	return 0
@@ -140,6 +163,8 @@ type command struct {
 	settleAfter, lookback   time.Duration
 	tolerance               int64
 	save                    bool
+	bank                    []string
+	bankWindow              int
 }
 
 // parseCommand parses args at t0. A nil command ends the command with code
@@ -160,6 +185,9 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 	lookback := fs.Duration("lookback", 30*24*time.Hour, "also join settlements to payments created this long before --from")
 	tol := fs.Int64("tolerance", 0, "minor units per line within which amounts and fees count as matched")
 	out := fs.String("out", "", "directory for report.csv and report.json")
+	var bank multiFlag
+	fs.Var(&bank, "bank", "bank statement (CAMT.053 .xml, or CSV booking_date,amount,currency,reference): match provider payouts to its credits (repeatable)")
+	bankWindow := fs.Int("bank-window", 5, "days after a payout date within which a credit of its amount counts as that payout")
 	save := fs.Bool("save", false, "keep one run per provider in the store (what the ops API lists); the same provider and period again is the same run")
 	server := fs.String("server", "", "sandbox: base URL of the running payrouter whose simulators to ask (default from server.listen)")
 	if err := fs.Parse(args); err != nil {
@@ -172,7 +200,7 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 		return nil, 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c := &command{configPath: *configPath, server: *server, out: *out, provs: provs, minor: *minor,
-		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}, save: *save}
+		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}, save: *save, bank: bank, bankWindow: *bankWindow}
 	var err error
 	if c.from, err = parseWhen(*fromS, t0); err != nil {
 		return nil, 2, fmt.Errorf("--from: %v", err)
@@ -285,6 +313,18 @@ func (c *command) saveRuns(ctx context.Context, env *Env, entries []Entry, recon
 		fmt.Fprintf(stdout, "run %s: %s %s, %s to %s, %s (%d lines)\n", run.ID, state, n, run.From.Format(time.RFC3339), run.To.Format(time.RFC3339), run.Status, len(run.Lines))
 	}
 	return nil
+}
+
+// readBank reads a bank statement: CAMT.053 when it is XML, else CSV.
+func readBank(path string) ([]BankLine, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")), "<") {
+		return ParseCAMT053(strings.NewReader(string(b)), path)
+	}
+	return ParseBankCSV(strings.NewReader(string(b)), path)
 }
 
 // isTerminal reports whether w is a terminal (progress is shown there

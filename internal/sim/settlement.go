@@ -57,6 +57,8 @@ type SettlementBook struct {
 	Delay time.Duration
 	// OrphanMethod is the method an orphan fault's charge is priced as.
 	OrphanMethod string
+	// BatchPrefix starts payout batch ids: "<prefix>-YYYYMMDD" (WIB).
+	BatchPrefix string
 
 	mu     sync.Mutex
 	faults []SettlementFault
@@ -136,7 +138,7 @@ func (b *SettlementBook) Report(lines []SettlementLine, from, to time.Time) []re
 			r.Fee = b.Fees[l.Method].of(l.Amount)
 		}
 		r.SettledOn = l.At.Add(b.Delay)
-		r.Batch = "PO-" + r.SettledOn.In(wib).Format("20060102")
+		r.Batch = b.BatchPrefix + "-" + r.SettledOn.In(wib).Format("20060102")
 		dropped, dup := false, 0
 		if l.Type == "payment" {
 			for _, f := range faults {

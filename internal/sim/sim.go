@@ -101,7 +101,7 @@ func New(name string, b Backend) *Sim {
 	s := &Sim{Name: name, Backend: b, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
 	if st, ok := b.(Settler); ok {
 		f := st.SettlementFormat()
-		s.Settlement = &SettlementBook{Fees: SettleFeesFor(f), OrphanMethod: f}
+		s.Settlement = &SettlementBook{Fees: SettleFeesFor(f), OrphanMethod: f, BatchPrefix: strings.ToUpper(f)}
 		if f == "midtrans" {
 			s.Settlement.OrphanMethod = "qris"
 		}
