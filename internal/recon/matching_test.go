@@ -145,3 +145,36 @@ func TestDashboardFormats(t *testing.T) {
 		})
 	}
 }
+
+// One-to-many: a capture settled in two parts that add up to it is
+// matched (not a duplicate), with the fee checked on the parts' sum; two
+// whole-amount lines stay a duplicate.
+func TestSplitSettlement(t *testing.T) {
+	p := paid("sp", 10000, 320, "USD", 1)
+	rep, err := Reconcile([]*payrouter.Payment{p}, nil, []Entry{settle("pi_sp", "payment", 6000, 200, "USD", 1),
+		settle("pi_sp", "payment", 4000, 120, "USD", 2)}, opts, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := classes(rep); len(got) != 2 || got[0] != Matched || got[1] != Matched || rep.Discrepancies != 0 {
+		t.Errorf("split in two: %v", got)
+	}
+	if l := rep.Lines[0]; l.LedgerAmount != 10000 || l.AmountDelta != 0 || l.FeeDelta != 0 {
+		t.Errorf("first part %+v", l)
+	}
+	rep, _ = Reconcile([]*payrouter.Payment{paid("sp", 10000, 320, "USD", 1)}, nil, []Entry{settle("pi_sp", "payment", 6000, 250, "USD", 1),
+		settle("pi_sp", "payment", 4000, 120, "USD", 2)}, opts, t0)
+	if got := classes(rep); got[0] != FeeMismatch || rep.Lines[0].FeeDelta != 50 {
+		t.Errorf("split with a wrong fee: %v %+v", got, rep.Lines[0])
+	}
+	rep, _ = Reconcile([]*payrouter.Payment{paid("sp", 10000, 320, "USD", 1)}, nil, []Entry{settle("pi_sp", "payment", 10000, 320, "USD", 1),
+		settle("pi_sp", "payment", 10000, 320, "USD", 2)}, opts, t0)
+	if got := classes(rep); got[0] != Matched || got[1] != DuplicateSettlement {
+		t.Errorf("whole twice: %v", got)
+	}
+	rep, _ = Reconcile([]*payrouter.Payment{paid("sp", 10000, 320, "USD", 1)}, nil, []Entry{settle("pi_sp", "payment", 6000, 200, "USD", 1),
+		settle("pi_sp", "payment", 6000, 200, "USD", 2)}, opts, t0)
+	if got := classes(rep); got[0] != AmountMismatch {
+		t.Errorf("parts that do not add up: %v", got)
+	}
+}

@@ -345,6 +345,37 @@ func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
 		return a.SettledAt.Before(b.SettledAt)
 	})
 
+	// One-to-many: a provider that settles one capture in several lines
+	// (instalments, a split payout). When every line of an attempt is
+	// smaller than its capture and they add up to it (within the
+	// tolerance), they are one settlement, not duplicates.
+	splits := map[*attemptRef]*split{}
+	{
+		parts := map[*attemptRef][]int64{}
+		for i := range sorted {
+			e := &sorted[i]
+			if e.Type != "payment" {
+				continue
+			}
+			if r := idx.find(e); r != nil && e.Currency == r.p.Currency {
+				parts[r] = append(parts[r], e.Amount)
+			}
+		}
+		for r, ps := range parts {
+			if len(ps) < 2 || r.captured == 0 {
+				continue
+			}
+			var sum int64
+			whole := false
+			for _, a := range ps {
+				sum += a
+				whole = whole || abs(a) >= r.captured
+			}
+			if !whole && abs(sum-r.captured) <= opts.Tolerance {
+				splits[r] = &split{n: len(ps)}
+			}
+		}
+	}
 	for i := range sorted {
 		e := &sorted[i]
 		at := e.SettledAt
@@ -380,6 +411,8 @@ func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
 			if e.Type == "payment" {
 				r.paid++ // it is this attempt's settlement, only wrong
 			}
+		case e.Type == "payment" && splits[r] != nil:
+			splits[r].add(&l, r, &lines, opts.Tolerance)
 		case e.Type == "payment":
 			classifyPayment(&l, r, opts.Tolerance)
 		default:
@@ -454,6 +487,43 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
+}
+
+// split collects the lines of one capture settled in parts: the first
+// line carries the capture and the expected fee, the last decides the fee
+// check on the sum of the parts' fees.
+type split struct {
+	n, seen int
+	fee     int64
+	first   int // index in lines of the first part
+}
+
+func (sp *split) add(l *Line, r *attemptRef, lines *[]Line, tol int64) {
+	sp.seen++
+	sp.fee += l.SettledFee
+	r.paid = 1
+	l.Class = Matched
+	l.Detail = fmt.Sprintf("part %d of %d of one capture", sp.seen, sp.n)
+	if sp.seen == 1 {
+		sp.first = len(*lines)
+		l.LedgerAmount, l.ExpectedFee = r.captured, r.expectedFee
+		return
+	}
+	if sp.seen == sp.n {
+		f := &(*lines)[sp.first]
+		f.FeeDelta = sp.fee - r.expectedFee
+		var sum int64
+		for _, x := range (*lines)[sp.first:] {
+			if x.PaymentID == r.p.ID && x.Type == "payment" {
+				sum += abs(x.SettledAmount)
+			}
+		}
+		f.AmountDelta = sum + abs(l.SettledAmount) - r.captured
+		if abs(f.FeeDelta) > tol {
+			f.Class = FeeMismatch
+			f.Detail += ": the parts' fees differ from the rules' expected fee"
+		}
+	}
 }
 
 func classifyPayment(l *Line, r *attemptRef, tol int64) {
