@@ -54,7 +54,7 @@ func (a *App) buildRecon(built *Built, self string) {
 	cfg := a.Config
 	a.Recon = &recon.Service{Store: a.Store, Ledger: a.Store, Configured: cfg.ProviderNames(),
 		Sources:     SettlementSources(cfg, built, self, &http.Client{Timeout: 60 * time.Second}),
-		SettleAfter: cfg.ReconSettleAfter, Tolerance: cfg.Reconciliation.Tolerance,
+		SettleAfter: cfg.ReconSettleAfter, Tolerance: cfg.Reconciliation.Tolerance, RunTolerance: cfg.Reconciliation.RunTolerance,
 		Fee: func(provider string, m payrouter.Method, cur payrouter.Currency, amount int64) (int64, bool) {
 			return a.Rules.Load().ExpectedFee(provider, m, cur, amount)
 		}}

@@ -10,6 +10,9 @@ type Reconciliation struct {
 	// Tolerance in minor units per line: amount and fee deltas at most
 	// this large count as matched (default 0: to the unit).
 	Tolerance int64 `yaml:"tolerance"`
+	// RunTolerance > 0 bounds the total the per-line tolerance may absorb
+	// in one run (default 0: no bound).
+	RunTolerance int64 `yaml:"run_tolerance"`
 	// Providers tunes each provider (by provider name).
 	Providers map[string]ReconProvider `yaml:"providers"`
 }
@@ -41,8 +44,8 @@ func (c *Config) ReconSettleAfter(provider string) time.Duration {
 }
 
 func (r *Reconciliation) check(c *Config) error {
-	if r.Tolerance < 0 {
-		return fmt.Errorf("reconciliation.tolerance must not be negative")
+	if r.Tolerance < 0 || r.RunTolerance < 0 {
+		return fmt.Errorf("reconciliation.tolerance and run_tolerance must not be negative")
 	}
 	for name, p := range r.Providers {
 		if _, ok := c.Providers[name]; !ok {

@@ -104,7 +104,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 		entries = append(entries, api...)
 	}
 	opts := Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
-		Tolerance: c.tolerance, Providers: reconciled, Fee: env.Fee}
+		Tolerance: c.tolerance, RunTolerance: c.runTolerance, Providers: reconciled, Fee: env.Fee}
 	if c.save {
 		if env.Runs == nil {
 			return fail(errors.New("--save: no store to keep runs in"))
@@ -163,6 +163,7 @@ type command struct {
 	settleAfter, lookback   time.Duration
 	tolerance               int64
 	save                    bool
+	runTolerance            int64
 	bank                    []string
 	bankWindow              int
 }
@@ -184,6 +185,7 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 	settleAfter := fs.Duration("settle-after", 72*time.Hour, "a captured payment older than this must have settled")
 	lookback := fs.Duration("lookback", 30*24*time.Hour, "also join settlements to payments created this long before --from")
 	tol := fs.Int64("tolerance", 0, "minor units per line within which amounts and fees count as matched")
+	runTol := fs.Int64("run-tolerance", 0, "minor units the per-line tolerance may absorb in total (0: no bound)")
 	out := fs.String("out", "", "directory for report.csv and report.json")
 	var bank multiFlag
 	fs.Var(&bank, "bank", "bank statement (CAMT.053 .xml, or CSV booking_date,amount,currency,reference): match provider payouts to its credits (repeatable)")
@@ -200,7 +202,7 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 		return nil, 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c := &command{configPath: *configPath, server: *server, out: *out, provs: provs, minor: *minor,
-		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}, save: *save, bank: bank, bankWindow: *bankWindow}
+		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}, save: *save, runTolerance: *runTol, bank: bank, bankWindow: *bankWindow}
 	var err error
 	if c.from, err = parseWhen(*fromS, t0); err != nil {
 		return nil, 2, fmt.Errorf("--from: %v", err)
@@ -211,8 +213,8 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 	if !c.from.Before(c.to) {
 		return nil, 2, fmt.Errorf("--from %s is not before --to %s", c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
 	}
-	if c.tolerance < 0 || c.settleAfter < 0 || c.lookback < 0 {
-		return nil, 2, errors.New("--tolerance, --settle-after and --lookback must not be negative")
+	if c.tolerance < 0 || c.runTolerance < 0 || c.settleAfter < 0 || c.lookback < 0 {
+		return nil, 2, errors.New("--tolerance, --run-tolerance, --settle-after and --lookback must not be negative")
 	}
 	for _, f := range files {
 		name, path, ok := strings.Cut(f, "=")
@@ -289,7 +291,7 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 // saveRuns keeps one run per reconciled provider through the service (the
 // ops API's runs), each over that provider's entries.
 func (c *command) saveRuns(ctx context.Context, env *Env, entries []Entry, reconciled []string, progress func(string, ...any), stdout io.Writer, now func() time.Time) error {
-	svc := &Service{Store: env.Runs, Ledger: env.Ledger, Configured: env.Configured, Tolerance: c.tolerance, Fee: env.Fee, Now: now,
+	svc := &Service{Store: env.Runs, Ledger: env.Ledger, Configured: env.Configured, Tolerance: c.tolerance, RunTolerance: c.runTolerance, Fee: env.Fee, Now: now,
 		SettleAfter: func(string) time.Duration { return c.settleAfter }}
 	for _, n := range reconciled {
 		var mine []Entry

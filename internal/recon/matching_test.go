@@ -178,3 +178,29 @@ func TestSplitSettlement(t *testing.T) {
 		t.Errorf("parts that do not add up: %v", got)
 	}
 }
+
+// Per line 5 minor units pass; per run at most 8 may be absorbed: three
+// lines 3 off each (9) exceed it and count one discrepancy more.
+func TestRunTolerance(t *testing.T) {
+	var ps []*payrouter.Payment
+	var es []Entry
+	for _, id := range []string{"t1", "t2", "t3"} {
+		ps = append(ps, paid(id, 1000, 59, "USD", 1))
+		es = append(es, settle("pi_"+id, "payment", 1000, 62, "USD", 1))
+	}
+	o := opts
+	o.Tolerance = 5
+	rep, _ := Reconcile(ps, nil, es, o, t0)
+	if rep.Discrepancies != 0 || rep.MatchedDeltas != 9 || rep.ToleranceExceeded {
+		t.Errorf("no run bound: %d discrepancies, deltas %d", rep.Discrepancies, rep.MatchedDeltas)
+	}
+	o.RunTolerance = 8
+	rep, _ = Reconcile(ps, nil, es, o, t0)
+	if rep.Discrepancies != 1 || !rep.ToleranceExceeded {
+		t.Errorf("run bound 8: %d discrepancies, exceeded %v", rep.Discrepancies, rep.ToleranceExceeded)
+	}
+	o.RunTolerance = 9
+	if rep, _ = Reconcile(ps, nil, es, o, t0); rep.Discrepancies != 0 {
+		t.Errorf("run bound 9: %d discrepancies", rep.Discrepancies)
+	}
+}

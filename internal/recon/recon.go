@@ -86,6 +86,11 @@ type Options struct {
 	// absolute value is at most Tolerance count as matched (the delta is
 	// still reported). Missing and duplicate lines are always discrepancies.
 	Tolerance int64
+	// RunTolerance > 0 bounds what the per-line tolerance may hide in
+	// total: when the absolute amount and fee deltas of the matched lines
+	// add up to more, the report counts one more discrepancy and says so
+	// (ToleranceExceeded).
+	RunTolerance int64
 	// Providers are the provider names that have a settlement source; only
 	// their payments can be missing in settlement. Orphan-webhook anomalies
 	// are reported for these providers too.
@@ -144,15 +149,20 @@ type Line struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	GeneratedAt   time.Time `json:"generated_at"`
-	From          time.Time `json:"from"`
-	To            time.Time `json:"to"`
-	SettleAfter   string    `json:"settle_after"`
-	Tolerance     int64     `json:"tolerance"`
-	Providers     []string  `json:"providers"`
-	Discrepancies int       `json:"discrepancies"`
-	Totals        []Total   `json:"totals"`
-	Lines         []Line    `json:"lines"`
+	GeneratedAt  time.Time `json:"generated_at"`
+	From         time.Time `json:"from"`
+	To           time.Time `json:"to"`
+	SettleAfter  string    `json:"settle_after"`
+	Tolerance    int64     `json:"tolerance"`
+	RunTolerance int64     `json:"run_tolerance,omitempty"`
+	// MatchedDeltas is the sum of |amount delta| + |fee delta| of the
+	// matched lines: what the per-line tolerance absorbed.
+	MatchedDeltas     int64    `json:"matched_deltas"`
+	ToleranceExceeded bool     `json:"tolerance_exceeded,omitempty"`
+	Providers         []string `json:"providers"`
+	Discrepancies     int      `json:"discrepancies"`
+	Totals            []Total  `json:"totals"`
+	Lines             []Line   `json:"lines"`
 }
 
 // Total sums the lines of one provider × currency. Fees are what the
@@ -256,6 +266,16 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 		rep.Lines = []Line{}
 	}
 	rep.total()
+	for _, l := range rep.Lines {
+		if l.Class == Matched {
+			rep.MatchedDeltas += abs(l.AmountDelta) + abs(l.FeeDelta)
+		}
+	}
+	rep.RunTolerance = opts.RunTolerance
+	if opts.RunTolerance > 0 && rep.MatchedDeltas > opts.RunTolerance {
+		rep.ToleranceExceeded = true
+		rep.Discrepancies++
+	}
 	return rep, nil
 }
 

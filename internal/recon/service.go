@@ -53,8 +53,9 @@ type Service struct {
 	// SettleAfter is a provider's default settle-after (its configured
 	// payout delay; 0 in sandbox).
 	SettleAfter func(provider string) time.Duration
-	// Tolerance per line in minor units.
-	Tolerance int64
+	// Tolerance per line and RunTolerance per run, in minor units
+	// (Options).
+	Tolerance, RunTolerance int64
 	// Fee is the routing fee model (see Options.Fee).
 	Fee func(provider string, method payrouter.Method, cur payrouter.Currency, amount int64) (int64, bool)
 	// Audit receives the audit entries of starts and line changes; nil
@@ -168,7 +169,7 @@ func (s *Service) compute(ctx context.Context, run *store.ReconRun, fetch func(c
 	if settle == 0 {
 		settle = time.Nanosecond // Options treats 0 as "default 72h"; a run's 0 means at once
 	}
-	return Run(ctx, s.Ledger, entries, Options{From: run.From, To: run.To, SettleAfter: settle, Tolerance: s.Tolerance,
+	return Run(ctx, s.Ledger, entries, Options{From: run.From, To: run.To, SettleAfter: settle, Tolerance: s.Tolerance, RunTolerance: s.RunTolerance,
 		Providers: []string{run.Provider}, Fee: s.Fee}, s.now())
 }
 
@@ -180,13 +181,17 @@ func newRunID() string {
 
 // runSummary is what a run keeps besides its lines.
 type runSummary struct {
-	Tolerance     int64         `json:"tolerance"`
-	Discrepancies int           `json:"discrepancies"`
-	Classes       map[Class]int `json:"classes"`
+	Tolerance         int64         `json:"tolerance"`
+	RunTolerance      int64         `json:"run_tolerance,omitempty"`
+	MatchedDeltas     int64         `json:"matched_deltas"`
+	ToleranceExceeded bool          `json:"tolerance_exceeded,omitempty"`
+	Discrepancies     int           `json:"discrepancies"`
+	Classes           map[Class]int `json:"classes"`
 }
 
 func encodeRun(rep *Report) ([]byte, []store.ReconLine, error) {
-	sum := runSummary{Tolerance: rep.Tolerance, Discrepancies: rep.Discrepancies, Classes: map[Class]int{}}
+	sum := runSummary{Tolerance: rep.Tolerance, RunTolerance: rep.RunTolerance, MatchedDeltas: rep.MatchedDeltas,
+		ToleranceExceeded: rep.ToleranceExceeded, Discrepancies: rep.Discrepancies, Classes: map[Class]int{}}
 	lines := make([]store.ReconLine, 0, len(rep.Lines))
 	for i, l := range rep.Lines {
 		sum.Classes[l.Class]++
@@ -206,21 +211,24 @@ func encodeRun(rep *Report) ([]byte, []store.ReconLine, error) {
 
 // RunView is a run as the ops API shows it (DESIGN "reconciliation runs").
 type RunView struct {
-	ID            string        `json:"id"`
-	Provider      string        `json:"provider"`
-	From          time.Time     `json:"from"`
-	To            time.Time     `json:"to"`
-	SettleAfter   string        `json:"settle_after"`
-	Status        string        `json:"status"`
-	Error         string        `json:"error,omitempty"`
-	CreatedBy     string        `json:"created_by"`
-	CreatedAt     time.Time     `json:"created_at"`
-	FinishedAt    *time.Time    `json:"finished_at,omitempty"`
-	Tolerance     int64         `json:"tolerance"`
-	Discrepancies int           `json:"discrepancies"`
-	Classes       map[Class]int `json:"classes"`
-	Totals        []RunTotal    `json:"totals"`
-	Lines         []LineView    `json:"lines,omitempty"`
+	ID                string        `json:"id"`
+	Provider          string        `json:"provider"`
+	From              time.Time     `json:"from"`
+	To                time.Time     `json:"to"`
+	SettleAfter       string        `json:"settle_after"`
+	Status            string        `json:"status"`
+	Error             string        `json:"error,omitempty"`
+	CreatedBy         string        `json:"created_by"`
+	CreatedAt         time.Time     `json:"created_at"`
+	FinishedAt        *time.Time    `json:"finished_at,omitempty"`
+	Tolerance         int64         `json:"tolerance"`
+	RunTolerance      int64         `json:"run_tolerance,omitempty"`
+	MatchedDeltas     int64         `json:"matched_deltas"`
+	ToleranceExceeded bool          `json:"tolerance_exceeded,omitempty"`
+	Discrepancies     int           `json:"discrepancies"`
+	Classes           map[Class]int `json:"classes"`
+	Totals            []RunTotal    `json:"totals"`
+	Lines             []LineView    `json:"lines,omitempty"`
 }
 
 // RunTotal is one provider × currency of a run: count = lines, gross =
@@ -277,6 +285,7 @@ func View(r *store.ReconRun, withLines bool, now time.Time) (*RunView, error) {
 		}
 	}
 	v.Tolerance, v.Discrepancies, v.Classes = sum.Tolerance, sum.Discrepancies, sum.Classes
+	v.RunTolerance, v.MatchedDeltas, v.ToleranceExceeded = sum.RunTolerance, sum.MatchedDeltas, sum.ToleranceExceeded
 	if v.Classes == nil {
 		v.Classes = map[Class]int{}
 	}
