@@ -3,12 +3,17 @@ package recon_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,10 +22,12 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver to make test schemas
 	"github.com/xuri/excelize/v2"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app/apptest"
+	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/recon"
 )
 
@@ -119,7 +126,38 @@ func pay(t *testing.T, ti *apptest.TestInstance, pc providerCase, ref string, am
 // the unit. The same provider and period again is the same run; lines are
 // acknowledged and resolved through the ops handler, audited.
 func TestRunsFindEveryInjectedDiscrepancyAtEveryProvider(t *testing.T) {
-	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	t.Run("sqlite", func(t *testing.T) {
+		testRuns(t, apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("PAYROUTER_TEST_POSTGRES")
+		if dsn == "" {
+			t.Skip("PAYROUTER_TEST_POSTGRES is unset; set it (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the reconciliation runs on PostgreSQL")
+		}
+		admin, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Close() })
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		schema := "payrouter_recon_" + hex.EncodeToString(b)
+		if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		testRuns(t, apptest.StartSandbox(t, u.String(), func(c *config.Config) { c.Store.Driver = "postgres" }))
+	})
+}
+
+func testRuns(t *testing.T, ti *apptest.TestInstance) {
 	audit := &memAudit{}
 	ti.Recon.Audit = audit
 	from := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
