@@ -28,7 +28,11 @@ func SettlementSources(cfg *config.Config, b *Built, server string, hc *http.Cli
 		}
 		pc := cfg.Providers[name]
 		if f, ok := formats[pc.Kind]; ok && cfg.Sandbox && pc.BaseURL == "" {
-			out[name] = &recon.ReportClient{Provider: name, Format: f, URL: server + "/sim/" + name + "/_settlement_report", HTTP: hc}
+			base := server
+			if cfg.SimURL != "" && !isWallet(pc.Kind) {
+				base = strings.TrimSuffix(cfg.SimURL, "/") // served by `payrouter sim`
+			}
+			out[name] = &recon.ReportClient{Provider: name, Format: f, URL: base + "/sim/" + name + "/_settlement_report", HTTP: hc}
 		}
 	}
 	return out
