@@ -94,7 +94,8 @@ func TestChargeback(t *testing.T) {
 		t.Errorf("chargeback line %+v", rep.Lines[1])
 	}
 	s := rep.Sums()
-	if len(s) != 1 || s[0].Gross != 5000-5000-700 || s[0].Fee != 175+1500 || s[0].Net != -700-1675 {
+	// gross: the payment 5000, the chargeback −5000, the unknown chargeback −700
+	if len(s) != 1 || s[0].Gross != -700 || s[0].Fee != 175+1500 || s[0].Net != -700-1675 {
 		t.Errorf("sums %+v", s)
 	}
 }

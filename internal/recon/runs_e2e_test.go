@@ -212,11 +212,11 @@ func testRuns(t *testing.T, ti *apptest.TestInstance) {
 	access := func(w http.ResponseWriter, r *http.Request, operator bool) (string, bool) {
 		role := r.Header.Get("X-Role")
 		if role == "" {
-			http.Error(w, `{"error":{"type":"authentication"}}`, 401)
+			http.Error(w, `{"error":{"type":"authentication"}}`, http.StatusUnauthorized)
 			return "", false
 		}
 		if operator && role != "operator" {
-			http.Error(w, `{"error":{"type":"forbidden"}}`, 403)
+			http.Error(w, `{"error":{"type":"forbidden"}}`, http.StatusForbidden)
 			return "", false
 		}
 		return "ops-" + role, true
