@@ -219,4 +219,5 @@ type Settlement struct {
 	Currency          payrouter.Currency
 	Status            string
 	SettledAt         time.Time
+	Batch             string // the payout this line was paid out in, when the provider says
 }

@@ -108,7 +108,7 @@ func (f Format) Parse(r io.Reader, name, provider string) ([]Entry, error) {
 
 func (f Format) row(get func(string) string, provider string) (Entry, error) {
 	e := Entry{Settlement: providers.Settlement{Provider: provider, ProviderPaymentID: get("ppid"), OrderID: get("order"),
-		RefundID: get("refund"), Status: "settled"}, Batch: get("batch")}
+		RefundID: get("refund"), Status: "settled", Batch: get("batch")}, Batch: get("batch")}
 	out := true
 	switch t := get("type"); t {
 	case f.Payment:

@@ -685,7 +685,7 @@ func Fetch(ctx context.Context, listers map[string]providers.SettlementLister, f
 		}
 		for _, s := range ss {
 			s.Provider = n
-			out = append(out, Entry{Settlement: s, Source: "api"})
+			out = append(out, Entry{Settlement: s, Source: "api", Batch: s.Batch})
 		}
 	}
 	return out, nil

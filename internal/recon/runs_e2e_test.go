@@ -298,6 +298,12 @@ func testRuns(t *testing.T, ti *apptest.TestInstance) {
 					}
 				}
 			}
+			wantBatch := map[string]string{"stripe": "po_usd_", "midtrans": "MIDTRANS-", "gopay": "GOPAY-", "ovo": "OVO-", "dana": "DANA-"}[pc.name]
+			for _, l := range byClass[recon.Matched] {
+				if wantBatch != "" && !strings.HasPrefix(l.PayoutBatch, wantBatch) {
+					t.Errorf("matched line in payout %q, want %s…", l.PayoutBatch, wantBatch)
+				}
+			}
 			if refunds != 1 {
 				t.Errorf("%d matched refund lines, want 1", refunds)
 			}

@@ -142,6 +142,7 @@ func New(opts Options) *Backend {
 	m.HandleFunc("POST /v1/refunds", b.post(b.createRefund))
 	m.HandleFunc("GET /v1/refunds/{id}", b.authed(b.retrieveRefund))
 	m.HandleFunc("GET /v1/balance_transactions", b.authed(b.listBalance))
+	m.HandleFunc("GET /v1/payouts", b.authed(b.listPayouts))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, apiErr(404, "invalid_request_error", "", "Unrecognized request URL ("+r.Method+": "+r.URL.Path+").", ""))
 	})
@@ -706,6 +707,9 @@ func (b *Backend) listBalance(w http.ResponseWriter, r *http.Request) {
 	data := []any{}
 	for i := len(b.bts) - 1; i >= 0; i-- {
 		t := b.bts[i]
+		if po := q.Get("payout"); po != "" && payoutID(t) != po {
+			continue
+		}
 		if n, ok := bound("gte"); ok && t.Created < n {
 			continue
 		}
