@@ -390,6 +390,72 @@ func testRuns(t *testing.T, ti *apptest.TestInstance) {
 		t.Errorf("reconcile --save another period: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 
+	// Leg 2: the payouts of the same period against a CAMT.053 the test
+	// builds: Midtrans' payout named in the remittance text, DANA's found by
+	// amount, GoPay's named with one rupiah short, OVO's (and Stripe's and
+	// Xendit's) never arrived, and a credit nobody explains.
+	batches := map[string]map[string]bool{}
+	for _, pc := range cases {
+		v, err := ti.Recon.List(context.Background(), pc.name, 1)
+		if err != nil || len(v) != 1 {
+			t.Fatal(err)
+		}
+		full, _ := ti.Recon.Get(context.Background(), v[0].ID)
+		batches[pc.name] = map[string]bool{}
+		for _, l := range full.Lines {
+			if l.Source != "ledger" && l.PayoutBatch != "" {
+				batches[pc.name][l.PayoutBatch] = true
+			}
+		}
+	}
+	one := func(p string) string {
+		if len(batches[p]) != 1 {
+			t.Skipf("%s settled in %d payout batches (the test ran across a payout day boundary)", p, len(batches[p]))
+		}
+		for b := range batches[p] {
+			return b
+		}
+		return ""
+	}
+	// Book on DANA's payout date (its batch id's WIB day), as a bank would.
+	d, err := time.Parse("20060102", strings.TrimPrefix(one("dana"), "DANA-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := d.Format(time.DateOnly)
+	net := func(p string) int64 { return wants[p].gross - wants[p].fee }
+	camt := buildCAMT053ForTest([][4]string{
+		{strconv.FormatInt(net("midtrans"), 10) + ".00", "CRDT", day, "MIDTRANS SETTLEMENT " + one("midtrans")},
+		{strconv.FormatInt(net("dana"), 10), "CRDT", day, "TRF DANA INDONESIA"},
+		{strconv.FormatInt(net("gopay")-1, 10), "CRDT", day, "GOPAY " + one("gopay")},
+		{"55555", "CRDT", day, "SOMEONE ELSE"},
+	})
+	bankFile := filepath.Join(t.TempDir(), "stmt.xml")
+	if err := os.WriteFile(bankFile, []byte(camt), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	stdout.Reset()
+	stderr.Reset()
+	recon.Command(context.Background(), []string{"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--settle-after", "0s",
+		"--bank", bankFile, "--out", outDir}, &stdout, &stderr, deps)
+	pb, err := os.ReadFile(filepath.Join(outDir, "payouts.csv"))
+	if err != nil {
+		t.Fatalf("no payouts.csv: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	prows, _ := csv.NewReader(bytes.NewReader(pb)).ReadAll()
+	gotPay := map[string]string{}
+	for _, r := range prows[1:] {
+		gotPay[r[1]] += r[0] + " "
+	}
+	wantPay := map[string]string{"midtrans": "in_bank ", "dana": "in_bank ", "gopay": "amount_mismatch ", "ovo": "not_in_bank ",
+		"stripe": "not_in_bank ", "xendit": "not_in_bank ", "": "unknown_credit "}
+	for p, w := range wantPay {
+		if gotPay[p] != w {
+			t.Errorf("payouts of %q: %q, want %q\n%s", p, gotPay[p], w, pb)
+		}
+	}
+
 	actions := map[string]int{}
 	for _, e := range audit.entries {
 		actions[e.Action]++
@@ -400,4 +466,23 @@ func testRuns(t *testing.T, ti *apptest.TestInstance) {
 	if actions["reconciliation.run.start"] != len(cases) || actions["reconciliation.line.acknowledge"] != len(cases) || actions["reconciliation.line.resolve"] != len(cases) {
 		t.Errorf("audit actions %v, want %d of each", actions, len(cases))
 	}
+}
+
+// buildCAMT053ForTest builds a camt.053.001.08 statement of booked
+// entries {amount, CRDT|DBIT, booking date, remittance text}.
+func buildCAMT053ForTest(entries [][4]string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
+<GrpHdr><MsgId>STMT-1</MsgId><CreDtTm>2026-12-01T01:00:00+07:00</CreDtTm></GrpHdr>
+<Stmt><Id>ACC-1</Id><Acct><Id><Othr><Id>1234567890</Id></Othr></Id><Ccy>IDR</Ccy></Acct>
+`)
+	for i, e := range entries {
+		fmt.Fprintf(&b, `<Ntry><NtryRef>%d</NtryRef><Amt Ccy="IDR">%s</Amt><CdtDbtInd>%s</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<BookgDt><Dt>%s</Dt></BookgDt><BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>
+<NtryDtls><TxDtls><Refs><EndToEndId>E2E-%d</EndToEndId></Refs><RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+`, i+1, e[0], e[1], e[2], i+1, e[3])
+	}
+	b.WriteString("</Stmt></BkToCstmrStmt></Document>\n")
+	return b.String()
 }
