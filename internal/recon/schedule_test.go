@@ -3,6 +3,7 @@ package recon_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,46 @@ func TestScheduleRunsThePreviousPeriodOnce(t *testing.T) {
 	runs, err := st.ListReconRuns(ctx, "dana", 10)
 	if err != nil || len(runs) != 2 || runs[0].CreatedBy != "schedule" || !runs[0].From.Equal(day) || runs[0].Status != "done" {
 		t.Fatalf("runs %+v %v", runs, err)
+	}
+}
+
+// A run whose settlements cannot be read is kept as failed with the
+// error; the same period again runs it again (same id) once the source
+// answers.
+func TestFailedRunIsRunAgain(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	down := true
+	svc := &recon.Service{Store: st, Ledger: st, Configured: []string{"dana", "ovo"},
+		Sources: map[string]providers.SettlementLister{"dana": listerFunc(func(context.Context, time.Time, time.Time) ([]providers.Settlement, error) {
+			if down {
+				return nil, providers.Errorf(providers.Unavailable, "down", "settlement report: HTTP 503")
+			}
+			return nil, nil
+		})}}
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	req := recon.StartRequest{Provider: "dana", From: from, To: from.AddDate(0, 1, 0), Actor: "ops-operator", Reason: "month end"}
+	r1, created, err := svc.Start(ctx, req)
+	if err != nil || !created || r1.Status != "failed" || r1.Error == "" {
+		t.Fatalf("first run: %+v %v %v", r1, created, err)
+	}
+	down = false
+	r2, created, err := svc.Start(ctx, req)
+	if err != nil || !created || r2.ID != r1.ID || r2.Status != "done" || r2.Error != "" {
+		t.Fatalf("again: %+v %v %v", r2, created, err)
+	}
+	if _, _, err := svc.Start(ctx, recon.StartRequest{Provider: "ovo", From: from, To: from.AddDate(0, 1, 0)}); err == nil ||
+		!strings.Contains(err.Error(), "no settlement source") {
+		t.Errorf("a provider without a source: %v", err)
+	}
+	for _, bad := range []recon.StartRequest{{Provider: "paypal", From: from, To: from.Add(time.Hour)}, {Provider: "dana", From: from, To: from},
+		{Provider: "dana"}} {
+		if _, _, err := svc.Start(ctx, bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
 	}
 }
