@@ -205,3 +205,24 @@ func TestRunTolerance(t *testing.T) {
 		t.Errorf("run bound 9: %d discrepancies", rep.Discrepancies)
 	}
 }
+
+// Many-to-one: two refunds of one payment settled in one line of their
+// sum match; a line of less than all of them does not.
+func TestRefundsBatchedInOneLine(t *testing.T) {
+	mk := func() *payrouter.Payment {
+		p := paid("bt", 10000, 320, "USD", 1)
+		for _, id := range []string{"re_a", "re_b"} {
+			p.Refunds = append(p.Refunds, payrouter.Refund{ID: id, Amount: 1500, Status: payrouter.RefundSucceeded, CreatedAt: p.CreatedAt})
+		}
+		return p
+	}
+	pay := settle("pi_bt", "payment", 10000, 320, "USD", 1)
+	rep, _ := Reconcile([]*payrouter.Payment{mk()}, nil, []Entry{pay, settle("pi_bt", "refund", -3000, 0, "USD", 2)}, opts, t0)
+	if got := classes(rep); len(got) != 2 || got[1] != Matched || rep.Lines[1].LedgerAmount != 3000 || !strings.Contains(rep.Lines[1].Detail, "re_a, re_b") {
+		t.Errorf("batched refunds: %v %+v", got, rep.Lines[1])
+	}
+	rep, _ = Reconcile([]*payrouter.Payment{mk()}, nil, []Entry{pay, settle("pi_bt", "refund", -2000, 0, "USD", 2)}, opts, t0)
+	if got := classes(rep); got[1] != RefundMismatch {
+		t.Errorf("a line of neither one refund nor all: %v", got)
+	}
+}

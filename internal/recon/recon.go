@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/payrouter/payrouter"
@@ -588,6 +589,22 @@ func classifyRefund(l *Line, r *attemptRef, tol int64) {
 			if d := abs(x.amount - amt); d <= tol && (best < 0 || d < abs(r.refunds[best].amount-amt)) {
 				best = k
 			}
+		}
+	}
+	if best < 0 && l.RefundID == "" && len(r.refunds) > 1 {
+		// Many-to-one: a provider that settles a payment's refunds in one
+		// line; it matches when it is all of them.
+		var all int64
+		ids := make([]string, 0, len(r.refunds))
+		for _, x := range r.refunds {
+			all += x.amount
+			ids = append(ids, x.id)
+		}
+		if abs(all-amt) <= tol {
+			l.Class, l.LedgerAmount, l.AmountDelta = Matched, all, amt-all
+			l.Detail = fmt.Sprintf("%d refunds in one line: %s", len(ids), strings.Join(ids, ", "))
+			r.refunds = nil
+			return
 		}
 	}
 	if best < 0 {
