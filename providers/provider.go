@@ -250,11 +250,13 @@ type Settlement struct {
 	Provider          string
 	ProviderPaymentID string
 	OrderID           string
-	Type              string // payment | refund | fee | adjustment
+	RefundID          string // a refund line: the merchant's (payrouter's) refund id, when the provider reports it
+	Type              string // payment | refund | chargeback | fee | adjustment
 	Amount            int64  // gross, minor units
 	Fee               int64
 	Net               int64
 	Currency          payrouter.Currency
 	Status            string
 	SettledAt         time.Time
+	Batch             string // the payout this line was paid out in, when the provider says
 }

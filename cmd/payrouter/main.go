@@ -39,6 +39,7 @@ commands:
   events tail      follow the event stream
   events redeliver redeliver merchant webhooks
   reconcile        reconcile provider settlements against the ledger
+  rules fees       actual fees from settlements against the rules' fee table (--suggest)
   bench            measure router overhead against direct provider calls
   sim              serve the sandbox simulators alone (crash tests; see sim_url)
   keys hash        print the sha256:… form of an API key read on stdin (for api_keys)
@@ -102,6 +103,7 @@ var tools = map[string]tool{
 	"events tail":      eventsTail,
 	"events redeliver": eventsRedeliver,
 	"reconcile":        reconcile,
+	"rules fees":       rulesFees,
 	"bench":            benchCmd,
 	"sim":              simCmd,
 	"keys hash":        keysHash,

@@ -9,11 +9,14 @@ import (
 	"github.com/payrouter/payrouter/internal/app"
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/recon"
-	"github.com/payrouter/payrouter/providers"
 )
 
 func reconcile(ctx context.Context, args []string, stdout, stderr writer) int {
 	return recon.Command(ctx, args, stdout, stderr, recon.Deps{Open: openRecon})
+}
+
+func rulesFees(ctx context.Context, args []string, stdout, stderr writer) int {
+	return recon.FeesCommand(ctx, args, stdout, stderr, recon.Deps{Open: openRecon})
 }
 
 // openRecon opens the store of the config at path and builds its
@@ -39,11 +42,10 @@ func openRecon(ctx context.Context, path, server string) (*recon.Env, func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	env := &recon.Env{Ledger: st, Listers: map[string]providers.SettlementLister{}, Configured: cfg.ProviderNames()}
-	for name, p := range b.Providers {
-		if l, ok := p.(providers.SettlementLister); ok {
-			env.Listers[name] = l
-		}
+	env := &recon.Env{Ledger: st, Listers: app.SettlementSources(cfg, b, server, http.DefaultClient), Configured: cfg.ProviderNames(),
+		Formats: app.SettlementFormats(cfg), Runs: st}
+	if set, err := app.CompileRules(cfg, b.Caps()); err == nil {
+		env.Fee = set.ExpectedFee
 	}
 	return env, func() { _ = st.Close() }, nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/payrouter/payrouter/internal/metrics"
 	"github.com/payrouter/payrouter/internal/ops"
 	"github.com/payrouter/payrouter/internal/ratelimit"
+	"github.com/payrouter/payrouter/internal/recon"
 	"github.com/payrouter/payrouter/internal/reqid"
 	"github.com/payrouter/payrouter/internal/sim"
 	"github.com/payrouter/payrouter/internal/store"
@@ -79,6 +80,11 @@ type App struct {
 
 	// background loops run by Serve beside the resolver and the inbox.
 	background []func(context.Context)
+
+	// Recon is the reconciliation service; its Handler serves the ops
+	// API's /ops/v1/reconciliation endpoints (mounted by the ops API).
+	Recon          *recon.Service
+	reconSchedules []recon.Schedule
 
 	listener net.Listener
 	server   *http.Server
@@ -158,6 +164,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		return nil, err
 	}
 	a.Rules.Swap(set)
+	a.buildRecon(built, self)
 	if err := a.trackApprovals(opts.Now); err != nil {
 		return nil, err
 	}
@@ -577,6 +584,8 @@ func (a *App) Serve(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(bg) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Recon.RunSchedules(bg, a.reconSchedules, time.Minute, a.Log) }()
 	if a.Publisher != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Publisher.Run(bg) }()

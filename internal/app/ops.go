@@ -122,7 +122,14 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 		func(ctx context.Context) {
 			forced.Run(ctx, every, func(err error) { a.Log.Warn("ops: breaker overrides", "err", err) })
 		})
-	(&ops.Handler{Service: svc, Keys: keys, Log: a.Log}).Mount(mux)
+	oh := &ops.Handler{Service: svc, Keys: keys, Log: a.Log}
+	oh.Mount(mux)
+	// Reconciliation runs are ops endpoints too: the same keys, roles and
+	// audit log.
+	if a.Recon != nil {
+		a.Recon.Audit = reconAudit{os}
+		mux.Handle("/ops/v1/reconciliation/", a.Recon.Handler(oh.Access))
+	}
 	con, err := console.New(svc, keys, a.Log)
 	if err != nil {
 		return err

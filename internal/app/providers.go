@@ -96,7 +96,8 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 			key, tok := pc.SecretKey, pc.CallbackToken
 			if sandbox {
 				key, tok = or(key, sandboxXenditKey), or(tok, sandboxXenditCallback)
-				backend = xenditsim.New(xenditsim.Options{SecretKey: key, CallbackToken: tok, Notifier: notifier, PublicURL: simPublic})
+				backend = xenditsim.New(xenditsim.Options{SecretKey: key, CallbackToken: tok, Notifier: notifier, PublicURL: simPublic,
+					SettleAfter: cfg.Reconciliation.Providers[name].SandboxDelay.D(0)})
 			}
 			p, err = xendit.New(xendit.Config{Name: name, SecretKey: key, CallbackToken: tok, BaseURL: base, HTTPClient: hc, Timeout: timeout})
 		case "gopay", "ovo", "dana":
@@ -110,6 +111,9 @@ func BuildProviders(cfg *config.Config, self, public string, mux *http.ServeMux)
 		b.Providers[name] = p
 		if backend != nil && !remote {
 			s := sim.New(name, backend)
+			if s.Settlement != nil {
+				s.Settlement.Delay = cfg.Reconciliation.Providers[name].SandboxDelay.D(0)
+			}
 			s.Mount(mux, "/sim/"+name)
 			b.Sims[name] = s
 		}

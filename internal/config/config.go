@@ -35,9 +35,11 @@ type Config struct {
 	Log         Log         `yaml:"log"`
 	Checkout    Checkout    `yaml:"checkout"`
 	Ops         Ops         `yaml:"ops"`
-	Rules       yaml.Node   `yaml:"rules"`   // package rules
-	Default     yaml.Node   `yaml:"default"` // package rules
-	Fees        yaml.Node   `yaml:"fees"`    // package rules
+	// Reconciliation: settlement reconciliation (config/recon.go).
+	Reconciliation Reconciliation `yaml:"reconciliation"`
+	Rules          yaml.Node      `yaml:"rules"`   // package rules
+	Default        yaml.Node      `yaml:"default"` // package rules
+	Fees           yaml.Node      `yaml:"fees"`    // package rules
 
 	// Path and Data are the file read, for package rules and reloads.
 	Path string `yaml:"-"`
@@ -573,6 +575,9 @@ var Kinds = []string{"stripe", "midtrans", "xendit", "gopay", "ovo", "dana"}
 
 func (c *Config) validate() error {
 	var errs []error
+	if err := c.Reconciliation.check(c); err != nil {
+		errs = append(errs, err)
+	}
 	if n := c.Server.MaxBodyBytes; n < 1<<10 || n > 1<<20 {
 		errs = append(errs, fmt.Errorf("server.max_body_bytes: %d is not within 1024..1048576", n))
 	}

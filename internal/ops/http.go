@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"context"
 	"encoding/json"
 	"errors"
@@ -194,6 +195,30 @@ func (h *Handler) do(fn func(r *http.Request, a Actor) (int, any, error)) http.H
 		}
 		writeJSON(w, status, v)
 	}
+}
+
+// Access authenticates an ops key for a handler mounted beside these
+// routes (the reconciliation endpoints, internal/recon): it returns the
+// key's id, or writes the 401/403 JSON error and returns false. operator:
+// the call needs the operator role, else viewer.
+func (h *Handler) Access(w http.ResponseWriter, r *http.Request, operator bool) (string, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	a, found := h.Keys.Authenticate(strings.TrimSpace(tok))
+	if !ok || !found {
+		WriteError(w, h.Log, &payrouter.Error{Type: payrouter.ErrAuthentication, Code: "invalid_api_key",
+			Message: "an ops key is required: Authorization: Bearer <ops key>"})
+		return "", false
+	}
+	need := Viewer
+	if operator {
+		need = Operator
+	}
+	if a.Role < need {
+		WriteError(w, h.Log, &payrouter.Error{Type: ErrForbidden, Code: "forbidden",
+			Message: fmt.Sprintf("ops key %s is %s; this needs %s", a.ID, a.Role, need)})
+		return "", false
+	}
+	return a.ID, true
 }
 
 func decode(r *http.Request, v any) error {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
+	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -24,6 +24,14 @@ type Env struct {
 	Ledger     Ledger
 	Listers    map[string]providers.SettlementLister
 	Configured []string
+	// Formats are the dashboard export formats of the providers whose
+	// settlements come as files (by provider name); a --settlements file
+	// whose header is that format's is read with it, else as the generic CSV.
+	Formats map[string]Format
+	// Runs keeps the runs of --save (the store); nil refuses --save.
+	Runs RunStore
+	// Fee is the routing fee model (Options.Fee).
+	Fee func(provider string, method payrouter.Method, cur payrouter.Currency, amount int64) (int64, bool)
 }
 
 // Deps opens an Env for a config file; server is the base URL of a running
@@ -80,22 +88,32 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 	if err != nil {
 		return fail(err)
 	}
-	// Progress on a terminal only: piped or redirected, stderr stays quiet.
-	progress := func(format string, a ...any) {}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		progress = func(format string, a ...any) { fmt.Fprintf(stderr, "reconcile: "+format+"\n", a...) }
+	progress := func(format string, args ...any) {
+		if isTerminal(stderr) {
+			fmt.Fprintf(stderr, format, args...)
+		}
 	}
-	if len(listers) > 0 {
-		progress("asking %d provider API(s) for settlements from %s to %s…", len(listers), c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
+	for _, n := range sortedKeys(listers) {
+		progress("reconcile: %s: fetching settlements… ", n)
+		api, err := Fetch(ctx, map[string]providers.SettlementLister{n: listers[n]}, c.from, c.to)
+		if err != nil {
+			progress("failed\n")
+			return fail(err)
+		}
+		progress("%d lines\n", len(api))
+		entries = append(entries, api...)
 	}
-	api, err := Fetch(ctx, listers, c.from, c.to)
-	if err != nil {
-		return fail(err)
+	opts := Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
+		Tolerance: c.tolerance, RunTolerance: c.runTolerance, Providers: reconciled, Fee: env.Fee}
+	if c.save {
+		if env.Runs == nil {
+			return fail(errors.New("--save: no store to keep runs in"))
+		}
+		if err := c.saveRuns(ctx, env, entries, reconciled, progress, stdout, now); err != nil {
+			return fail(err)
+		}
 	}
-	entries = append(entries, api...)
-	progress("%d settlement lines; joining them with the ledger…", len(entries))
-	rep, err := Run(ctx, env.Ledger, entries, Options{From: c.from, To: c.to, Lookback: c.lookback, SettleAfter: c.settleAfter,
-		Tolerance: c.tolerance, Providers: reconciled}, now())
+	rep, err := Run(ctx, env.Ledger, entries, opts, now())
 	if err != nil {
 		return fail(err)
 	}
@@ -107,7 +125,29 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, deps 
 			return fail(err)
 		}
 	}
-	if rep.Discrepancies > 0 {
+	issues := rep.Discrepancies
+	if len(c.bank) > 0 {
+		var lines []BankLine
+		for _, path := range c.bank {
+			ls, err := readBank(path)
+			if err != nil {
+				return fail(err)
+			}
+			lines = append(lines, ls...)
+		}
+		pr := MatchPayouts(Payouts(entries), lines, c.bankWindow)
+		fmt.Fprintln(stdout, "\npayouts ↔ bank:")
+		if err := pr.WriteSummary(stdout); err != nil {
+			return fail(err)
+		}
+		if c.out != "" {
+			if err := writeFile(filepath.Join(c.out, "payouts.csv"), pr.WriteCSV); err != nil {
+				return fail(err)
+			}
+		}
+		issues += pr.Discrepancies()
+	}
+	if issues > 0 {
 		return 1
 	}
 	return 0
@@ -122,6 +162,10 @@ type command struct {
 	minor                   bool
 	settleAfter, lookback   time.Duration
 	tolerance               int64
+	save                    bool
+	runTolerance            int64
+	bank                    []string
+	bankWindow              int
 }
 
 // parseCommand parses args at t0. A nil command ends the command with code
@@ -141,7 +185,12 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 	settleAfter := fs.Duration("settle-after", 72*time.Hour, "a captured payment older than this must have settled")
 	lookback := fs.Duration("lookback", 30*24*time.Hour, "also join settlements to payments created this long before --from")
 	tol := fs.Int64("tolerance", 0, "minor units per line within which amounts and fees count as matched")
+	runTol := fs.Int64("run-tolerance", 0, "minor units the per-line tolerance may absorb in total (0: no bound)")
 	out := fs.String("out", "", "directory for report.csv and report.json")
+	var bank multiFlag
+	fs.Var(&bank, "bank", "bank statement (CAMT.053 .xml, or CSV booking_date,amount,currency,reference): match provider payouts to its credits (repeatable)")
+	bankWindow := fs.Int("bank-window", 5, "days after a payout date within which a credit of its amount counts as that payout")
+	save := fs.Bool("save", false, "keep one run per provider in the store (what the ops API lists); the same provider and period again is the same run")
 	server := fs.String("server", "", "sandbox: base URL of the running payrouter whose simulators to ask (default from server.listen)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -153,7 +202,7 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 		return nil, 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c := &command{configPath: *configPath, server: *server, out: *out, provs: provs, minor: *minor,
-		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}}
+		settleAfter: *settleAfter, lookback: *lookback, tolerance: *tol, csvFiles: map[string]string{}, save: *save, runTolerance: *runTol, bank: bank, bankWindow: *bankWindow}
 	var err error
 	if c.from, err = parseWhen(*fromS, t0); err != nil {
 		return nil, 2, fmt.Errorf("--from: %v", err)
@@ -164,8 +213,8 @@ func parseCommand(args []string, stderr io.Writer, t0 time.Time) (*command, int,
 	if !c.from.Before(c.to) {
 		return nil, 2, fmt.Errorf("--from %s is not before --to %s", c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
 	}
-	if c.tolerance < 0 || c.settleAfter < 0 || c.lookback < 0 {
-		return nil, 2, errors.New("--tolerance, --settle-after and --lookback must not be negative")
+	if c.tolerance < 0 || c.runTolerance < 0 || c.settleAfter < 0 || c.lookback < 0 {
+		return nil, 2, errors.New("--tolerance, --run-tolerance, --settle-after and --lookback must not be negative")
 	}
 	for _, f := range files {
 		name, path, ok := strings.Cut(f, "=")
@@ -191,11 +240,9 @@ func (c *command) selectProviders(env *Env) ([]string, error) {
 				selected = append(selected, n)
 			}
 		} else {
-			for _, n := range env.Configured {
-				if env.Listers[n] != nil {
-					selected = append(selected, n)
-				}
-			}
+			// Every configured provider: one without a source is an error
+			// (sources), never silently left out.
+			selected = append(selected, env.Configured...)
 		}
 	}
 	sort.Strings(selected)
@@ -214,7 +261,7 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 	listers = map[string]providers.SettlementLister{}
 	for _, n := range selected {
 		if path, ok := c.csvFiles[n]; ok {
-			es, skipped, err := readCSV(path, n, c.minor, c.from, c.to)
+			es, skipped, err := readCSV(path, n, env.Formats[n], c.minor, c.from, c.to)
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -228,8 +275,7 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 		l := env.Listers[n]
 		if l == nil {
 			if contains(env.Configured, n) {
-				fmt.Fprintf(stderr, "reconcile: %s: its API lists no settlements; give --settlements %s=file.csv (skipped)\n", n, n)
-				continue
+				return nil, nil, nil, fmt.Errorf("%s: no settlement source: give --settlements %s=file.csv (its dashboard export)", n, n)
 			}
 			return nil, nil, nil, fmt.Errorf("--provider %s: not a configured provider (have %s)", n, strings.Join(env.Configured, ", "))
 		}
@@ -240,6 +286,67 @@ func (c *command) sources(env *Env, selected []string, stderr io.Writer) (entrie
 		return nil, nil, nil, errors.New("no provider to reconcile: give --provider with a settlement API or --settlements provider=file.csv")
 	}
 	return entries, listers, reconciled, nil
+}
+
+// saveRuns keeps one run per reconciled provider through the service (the
+// ops API's runs), each over that provider's entries.
+func (c *command) saveRuns(ctx context.Context, env *Env, entries []Entry, reconciled []string, progress func(string, ...any), stdout io.Writer, now func() time.Time) error {
+	svc := &Service{Store: env.Runs, Ledger: env.Ledger, Configured: env.Configured, Tolerance: c.tolerance, RunTolerance: c.runTolerance, Fee: env.Fee, Now: now,
+		SettleAfter: func(string) time.Duration { return c.settleAfter }}
+	for _, n := range reconciled {
+		var mine []Entry
+		for _, e := range entries {
+			if e.Provider == n {
+				mine = append(mine, e)
+			}
+		}
+		progress("reconcile: %s: saving run… ", n)
+		run, created, err := svc.StartWith(ctx, StartRequest{Provider: n, From: c.from, To: c.to, Actor: "cli", Reason: "payrouter reconcile --save"},
+			func(context.Context, time.Time, time.Time) ([]Entry, error) { return mine, nil })
+		if err != nil {
+			progress("failed\n")
+			return err
+		}
+		state := "new"
+		if !created {
+			state = "existing"
+		}
+		progress("done\n")
+		fmt.Fprintf(stdout, "run %s: %s %s, %s to %s, %s (%d lines)\n", run.ID, state, n, run.From.Format(time.RFC3339), run.To.Format(time.RFC3339), run.Status, len(run.Lines))
+	}
+	return nil
+}
+
+// readBank reads a bank statement: CAMT.053 when it is XML, else CSV.
+func readBank(path string) ([]BankLine, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")), "<") {
+		return ParseCAMT053(strings.NewReader(string(b)), path)
+	}
+	return ParseBankCSV(strings.NewReader(string(b)), path)
+}
+
+// isTerminal reports whether w is a terminal (progress is shown there
+// only, so piped output stays quiet).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func contains(xs []string, x string) bool {
@@ -253,13 +360,17 @@ func contains(xs []string, x string) bool {
 
 // readCSV parses one settlement file and keeps the rows settled in
 // [from, to), counting the others.
-func readCSV(path, provider string, minor bool, from, to time.Time) ([]Entry, int, error) {
-	f, err := os.Open(path)
+func readCSV(path, provider string, format Format, minor bool, from, to time.Time) ([]Entry, int, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer f.Close()
-	all, err := ParseCSV(f, path, provider, minor)
+	var all []Entry
+	if first, _, _ := strings.Cut(string(b), "\n"); format.Name != "" && strings.Contains(first, format.Columns["ppid"]) {
+		all, err = format.Parse(strings.NewReader(string(b)), path, provider)
+	} else {
+		all, err = ParseCSV(strings.NewReader(string(b)), path, provider, minor)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

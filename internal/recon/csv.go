@@ -17,7 +17,9 @@ import (
 //
 //	provider_payment_id  the provider's payment id      } at least one, for
 //	order_id             the order id payrouter sent    } payment and refund rows
-//	type                 payment | refund | fee | adjustment
+//	type                 payment | refund | chargeback | fee | adjustment
+//	refund_id            optional: payrouter's refund id of a refund row
+//	payout_batch         optional: the payout batch the row was paid in
 //	gross                signed: payments > 0, refunds < 0 (money out)
 //	fee                  what the provider took (optional, default 0)
 //	net                  optional; when present it must equal gross − fee
@@ -101,12 +103,13 @@ func parseRow(get func(string) string, provider string, minorUnits bool) (Entry,
 	e := Entry{Settlement: providers.Settlement{Provider: provider, ProviderPaymentID: get("provider_payment_id"),
 		OrderID: get("order_id"), Status: get("status")}}
 	switch t := strings.ToLower(get("type")); t {
-	case "payment", "refund", "fee", "adjustment":
+	case "payment", "refund", "chargeback", "fee", "adjustment":
 		e.Type = t
 	default:
-		return e, fmt.Errorf("type: %q is not payment, refund, fee or adjustment", get("type"))
+		return e, fmt.Errorf("type: %q is not payment, refund, chargeback, fee or adjustment", get("type"))
 	}
-	if (e.Type == "payment" || e.Type == "refund") && e.ProviderPaymentID == "" && e.OrderID == "" {
+	e.RefundID, e.Batch = get("refund_id"), get("payout_batch")
+	if (e.Type == "payment" || e.Type == "refund" || e.Type == "chargeback") && e.ProviderPaymentID == "" && e.OrderID == "" {
 		return e, fmt.Errorf("a %s row needs provider_payment_id or order_id", e.Type)
 	}
 	cur, err := payrouter.ParseCurrency(get("currency"))
@@ -137,8 +140,8 @@ func parseRow(get func(string) string, provider string, minorUnits bool) (Entry,
 	switch {
 	case e.Type == "payment" && e.Amount <= 0:
 		return e, fmt.Errorf("gross: a payment must be positive, got %s", get("gross"))
-	case e.Type == "refund" && e.Amount >= 0:
-		return e, fmt.Errorf("gross: a refund is money out and must be negative, got %s", get("gross"))
+	case (e.Type == "refund" || e.Type == "chargeback") && e.Amount >= 0:
+		return e, fmt.Errorf("gross: a %s is money out and must be negative, got %s", e.Type, get("gross"))
 	}
 	net, hasNet, err := amount("net", false)
 	if err != nil {

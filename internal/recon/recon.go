@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/payrouter/payrouter"
@@ -48,6 +49,9 @@ const (
 	// DuplicateSettlement: a second payment settlement for one attempt — a
 	// double charge signal.
 	DuplicateSettlement Class = "duplicate_settlement"
+	// Chargeback: the provider took a payment's money back (a dispute
+	// lost or being fought); always finance's business, never matched.
+	Chargeback Class = "chargeback"
 	// Other: fee, adjustment, payout and other lines not tied to a payment;
 	// listed and totalled, never a discrepancy by themselves.
 	Other Class = "other"
@@ -61,6 +65,10 @@ func (c Class) Discrepancy() bool { return c != Matched && c != Other }
 type Entry struct {
 	providers.Settlement
 	Source string
+	// Batch is the payout batch the line was paid out in and PayoutOn its
+	// payout date (YYYY-MM-DD), when the source says.
+	Batch    string
+	PayoutOn string
 }
 
 // Options bound one reconciliation run.
@@ -79,10 +87,20 @@ type Options struct {
 	// absolute value is at most Tolerance count as matched (the delta is
 	// still reported). Missing and duplicate lines are always discrepancies.
 	Tolerance int64
+	// RunTolerance > 0 bounds what the per-line tolerance may hide in
+	// total: when the absolute amount and fee deltas of the matched lines
+	// add up to more, the report counts one more discrepancy and says so
+	// (ToleranceExceeded).
+	RunTolerance int64
 	// Providers are the provider names that have a settlement source; only
 	// their payments can be missing in settlement. Orphan-webhook anomalies
 	// are reported for these providers too.
 	Providers []string
+	// Fee, when set, is the fee model the router routes by
+	// (rules.RuleSet.ExpectedFee): the expected fee of a partial capture
+	// is computed on the captured amount with it. Without it the attempt's
+	// expected fee (on the authorised amount) is used.
+	Fee func(provider string, method payrouter.Method, cur payrouter.Currency, amount int64) (int64, bool)
 }
 
 func (o *Options) defaults() error {
@@ -111,9 +129,12 @@ type Line struct {
 	Provider          string             `json:"provider"`
 	Type              string             `json:"type"` // payment | refund | fee | adjustment | webhook | …
 	Currency          payrouter.Currency `json:"currency,omitempty"`
+	Method            payrouter.Method   `json:"method,omitempty"` // the ledger payment's
 	PaymentID         string             `json:"payment_id,omitempty"`
 	ProviderPaymentID string             `json:"provider_payment_id,omitempty"`
 	OrderID           string             `json:"order_id,omitempty"`
+	RefundID          string             `json:"refund_id,omitempty"`
+	Batch             string             `json:"payout_batch,omitempty"`
 	SettledAt         *time.Time         `json:"settled_at,omitempty"`
 	Status            string             `json:"settlement_status,omitempty"`
 	SettledAmount     int64              `json:"settled_amount"`
@@ -129,15 +150,20 @@ type Line struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	GeneratedAt   time.Time `json:"generated_at"`
-	From          time.Time `json:"from"`
-	To            time.Time `json:"to"`
-	SettleAfter   string    `json:"settle_after"`
-	Tolerance     int64     `json:"tolerance"`
-	Providers     []string  `json:"providers"`
-	Discrepancies int       `json:"discrepancies"`
-	Totals        []Total   `json:"totals"`
-	Lines         []Line    `json:"lines"`
+	GeneratedAt  time.Time `json:"generated_at"`
+	From         time.Time `json:"from"`
+	To           time.Time `json:"to"`
+	SettleAfter  string    `json:"settle_after"`
+	Tolerance    int64     `json:"tolerance"`
+	RunTolerance int64     `json:"run_tolerance,omitempty"`
+	// MatchedDeltas is the sum of |amount delta| + |fee delta| of the
+	// matched lines: what the per-line tolerance absorbed.
+	MatchedDeltas     int64    `json:"matched_deltas"`
+	ToleranceExceeded bool     `json:"tolerance_exceeded,omitempty"`
+	Providers         []string `json:"providers"`
+	Discrepancies     int      `json:"discrepancies"`
+	Totals            []Total  `json:"totals"`
+	Lines             []Line   `json:"lines"`
 }
 
 // Total sums the lines of one provider × currency. Fees are what the
@@ -196,12 +222,18 @@ func Run(ctx context.Context, l Ledger, entries []Entry, opts Options, now time.
 // attemptRef is one attempt the settlements can join to, with what has
 // been matched against it so far.
 type attemptRef struct {
-	p        *payrouter.Payment
-	a        *payrouter.Attempt
-	captured int64   // what payrouter captured through this attempt
-	refunds  []int64 // succeeded refund amounts not yet matched
-	refundAt []time.Time
-	paid     int // payment settlement lines seen
+	p           *payrouter.Payment
+	a           *payrouter.Attempt
+	captured    int64          // what payrouter captured through this attempt
+	expectedFee int64          // on the captured amount
+	refunds     []ledgerRefund // succeeded refunds not yet matched
+	paid        int            // payment settlement lines seen
+}
+
+type ledgerRefund struct {
+	id     string
+	amount int64
+	at     time.Time
 }
 
 // Reconcile classifies entries against payments and anomalies. It is pure:
@@ -219,7 +251,7 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 	for _, e := range entries {
 		reconciled[e.Provider] = true
 	}
-	idx := indexLedger(payments, reconciled)
+	idx := indexLedger(payments, reconciled, opts.Fee)
 	lines := settlementLines(entries, idx, opts)
 	lines = append(lines, unsettledLines(idx.refs, opts)...)
 	lines = append(lines, orphanLines(anomalies, reconciled, opts)...)
@@ -235,6 +267,16 @@ func Reconcile(payments []*payrouter.Payment, anomalies []store.Anomaly, entries
 		rep.Lines = []Line{}
 	}
 	rep.total()
+	for _, l := range rep.Lines {
+		if l.Class == Matched {
+			rep.MatchedDeltas += abs(l.AmountDelta) + abs(l.FeeDelta)
+		}
+	}
+	rep.RunTolerance = opts.RunTolerance
+	if opts.RunTolerance > 0 && rep.MatchedDeltas > opts.RunTolerance {
+		rep.ToleranceExceeded = true
+		rep.Discrepancies++
+	}
 	return rep, nil
 }
 
@@ -248,7 +290,7 @@ type ledgerIndex struct {
 // indexLedger indexes the attempts at reconciled providers by provider
 // payment id, order id (the attempt key) and, for the capturing attempt,
 // payment id.
-func indexLedger(payments []*payrouter.Payment, reconciled map[string]bool) *ledgerIndex {
+func indexLedger(payments []*payrouter.Payment, reconciled map[string]bool, feeOf func(string, payrouter.Method, payrouter.Currency, int64) (int64, bool)) *ledgerIndex {
 	l := &ledgerIndex{byPPID: map[[2]string]*attemptRef{}, byOrder: map[[2]string]*attemptRef{}, byPayment: map[[2]string]*attemptRef{},
 		byRefund: map[[2]string]*attemptRef{}}
 	for _, p := range payments {
@@ -258,14 +300,19 @@ func indexLedger(payments []*payrouter.Payment, reconciled map[string]bool) *led
 			if !reconciled[a.Provider] {
 				continue
 			}
-			r := &attemptRef{p: p, a: a}
+			r := &attemptRef{p: p, a: a, expectedFee: a.ExpectedFee}
 			if i == capIdx {
 				r.captured = p.AmountCaptured
+				if r.captured != p.Amount && feeOf != nil {
+					// A partial capture pays the fee on what was captured.
+					if f, ok := feeOf(a.Provider, p.Method, p.Currency, r.captured); ok {
+						r.expectedFee = f
+					}
+				}
 				for _, rf := range p.Refunds {
 					l.byRefund[[2]string{a.Provider, rf.ID}] = r
 					if rf.Status == payrouter.RefundSucceeded {
-						r.refunds = append(r.refunds, rf.Amount)
-						r.refundAt = append(r.refundAt, rf.CreatedAt)
+						r.refunds = append(r.refunds, ledgerRefund{id: rf.ID, amount: rf.Amount, at: rf.CreatedAt})
 					}
 				}
 				l.byPayment[[2]string{a.Provider, p.ID}] = r
@@ -285,6 +332,11 @@ func indexLedger(payments []*payrouter.Payment, reconciled map[string]bool) *led
 func (l *ledgerIndex) find(e *Entry) *attemptRef {
 	if r := l.byPPID[[2]string{e.Provider, e.ProviderPaymentID}]; e.ProviderPaymentID != "" && r != nil {
 		return r
+	}
+	if e.RefundID != "" {
+		if r := l.byRefund[[2]string{e.Provider, e.RefundID}]; r != nil {
+			return r
+		}
 	}
 	if e.OrderID == "" {
 		return nil
@@ -314,15 +366,46 @@ func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
 		return a.SettledAt.Before(b.SettledAt)
 	})
 
+	// One-to-many: a provider that settles one capture in several lines
+	// (instalments, a split payout). When every line of an attempt is
+	// smaller than its capture and they add up to it (within the
+	// tolerance), they are one settlement, not duplicates.
+	splits := map[*attemptRef]*split{}
+	{
+		parts := map[*attemptRef][]int64{}
+		for i := range sorted {
+			e := &sorted[i]
+			if e.Type != "payment" {
+				continue
+			}
+			if r := idx.find(e); r != nil && e.Currency == r.p.Currency {
+				parts[r] = append(parts[r], e.Amount)
+			}
+		}
+		for r, ps := range parts {
+			if len(ps) < 2 || r.captured == 0 {
+				continue
+			}
+			var sum int64
+			whole := false
+			for _, a := range ps {
+				sum += a
+				whole = whole || abs(a) >= r.captured
+			}
+			if !whole && abs(sum-r.captured) <= opts.Tolerance {
+				splits[r] = &split{n: len(ps)}
+			}
+		}
+	}
 	for i := range sorted {
 		e := &sorted[i]
 		at := e.SettledAt
 		l := Line{Provider: e.Provider, Type: e.Type, Currency: e.Currency, ProviderPaymentID: e.ProviderPaymentID,
-			OrderID: e.OrderID, SettledAt: &at, Status: e.Status, SettledAmount: e.Amount, SettledFee: e.Fee,
+			OrderID: e.OrderID, RefundID: e.RefundID, Batch: e.Batch, SettledAt: &at, Status: e.Status, SettledAmount: e.Amount, SettledFee: e.Fee,
 			SettledNet: e.Net, Source: e.Source}
 		r := idx.find(e)
 		if r != nil {
-			l.PaymentID = r.p.ID
+			l.PaymentID, l.Method = r.p.ID, r.p.Method
 			if l.ProviderPaymentID == "" {
 				l.ProviderPaymentID = r.a.ProviderPaymentID
 			}
@@ -331,6 +414,13 @@ func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
 			}
 		}
 		switch {
+		case e.Type == "chargeback":
+			l.Class = Chargeback
+			l.Detail = "the provider took this payment's money back (dispute)"
+			if r == nil {
+				l.Class = MissingInLedger
+				l.Detail = "chargeback of a payment payrouter does not know"
+			}
 		case e.Type != "payment" && e.Type != "refund":
 			l.Class = Other
 		case r == nil:
@@ -342,6 +432,8 @@ func settlementLines(entries []Entry, idx *ledgerIndex, opts Options) []Line {
 			if e.Type == "payment" {
 				r.paid++ // it is this attempt's settlement, only wrong
 			}
+		case e.Type == "payment" && splits[r] != nil:
+			splits[r].add(&l, r, &lines, opts.Tolerance)
 		case e.Type == "payment":
 			classifyPayment(&l, r, opts.Tolerance)
 		default:
@@ -359,15 +451,16 @@ func unsettledLines(refs []*attemptRef, opts Options) []Line {
 	for _, r := range refs {
 		p := r.p
 		if r.captured > 0 && r.paid == 0 && !p.CreatedAt.Before(opts.From) && !p.CreatedAt.After(due) {
-			lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "payment", Currency: p.Currency,
+			lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "payment", Currency: p.Currency, Method: p.Method,
 				PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey,
-				LedgerAmount: r.captured, ExpectedFee: r.a.ExpectedFee, AmountDelta: -r.captured, Source: "ledger",
+				LedgerAmount: r.captured, ExpectedFee: r.expectedFee, AmountDelta: -r.captured, Source: "ledger",
 				Detail: fmt.Sprintf("captured %s, created %s, no settlement line", payrouter.FormatDecimal(r.captured, p.Currency.Exponent()), p.CreatedAt.UTC().Format(time.RFC3339))})
 		}
-		for k, amt := range r.refunds {
-			if at := r.refundAt[k]; !at.Before(opts.From) && !at.After(due) {
-				lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "refund", Currency: p.Currency,
-					PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey,
+		for _, rf := range r.refunds {
+			amt, at := rf.amount, rf.at
+			if !at.Before(opts.From) && !at.After(due) {
+				lines = append(lines, Line{Class: MissingInSettlement, Provider: r.a.Provider, Type: "refund", Currency: p.Currency, Method: p.Method,
+					PaymentID: p.ID, ProviderPaymentID: r.a.ProviderPaymentID, OrderID: r.a.IdempotencyKey, RefundID: rf.id,
 					LedgerAmount: amt, AmountDelta: -amt, Source: "ledger",
 					Detail: fmt.Sprintf("refund of %s succeeded at %s, no settlement line", payrouter.FormatDecimal(amt, p.Currency.Exponent()), at.UTC().Format(time.RFC3339))})
 			}
@@ -417,11 +510,48 @@ func abs(n int64) int64 {
 	return n
 }
 
+// split collects the lines of one capture settled in parts: the first
+// line carries the capture and the expected fee, the last decides the fee
+// check on the sum of the parts' fees.
+type split struct {
+	n, seen int
+	fee     int64
+	first   int // index in lines of the first part
+}
+
+func (sp *split) add(l *Line, r *attemptRef, lines *[]Line, tol int64) {
+	sp.seen++
+	sp.fee += l.SettledFee
+	r.paid = 1
+	l.Class = Matched
+	l.Detail = fmt.Sprintf("part %d of %d of one capture", sp.seen, sp.n)
+	if sp.seen == 1 {
+		sp.first = len(*lines)
+		l.LedgerAmount, l.ExpectedFee = r.captured, r.expectedFee
+		return
+	}
+	if sp.seen == sp.n {
+		f := &(*lines)[sp.first]
+		f.FeeDelta = sp.fee - r.expectedFee
+		var sum int64
+		for _, x := range (*lines)[sp.first:] {
+			if x.PaymentID == r.p.ID && x.Type == "payment" {
+				sum += abs(x.SettledAmount)
+			}
+		}
+		f.AmountDelta = sum + abs(l.SettledAmount) - r.captured
+		if abs(f.FeeDelta) > tol {
+			f.Class = FeeMismatch
+			f.Detail += ": the parts' fees differ from the rules' expected fee"
+		}
+	}
+}
+
 func classifyPayment(l *Line, r *attemptRef, tol int64) {
 	r.paid++
-	l.LedgerAmount, l.ExpectedFee = r.captured, r.a.ExpectedFee
+	l.LedgerAmount, l.ExpectedFee = r.captured, r.expectedFee
 	l.AmountDelta = abs(l.SettledAmount) - r.captured
-	l.FeeDelta = l.SettledFee - r.a.ExpectedFee
+	l.FeeDelta = l.SettledFee - r.expectedFee
 	switch {
 	case r.paid > 1:
 		l.Class = DuplicateSettlement
@@ -437,28 +567,50 @@ func classifyPayment(l *Line, r *attemptRef, tol int64) {
 	case abs(l.FeeDelta) > tol:
 		l.Class = FeeMismatch
 		l.Detail = "settled fee differs from the rules' expected fee"
-		if r.captured != r.p.Amount {
-			l.Detail += " (partial capture: the expected fee is for the authorised amount)"
-		}
 	default:
 		l.Class = Matched
 	}
 }
 
-// classifyRefund matches a refund settlement to an unmatched succeeded
-// refund of the same amount (then the nearest within the tolerance).
+// classifyRefund matches a refund settlement to the unmatched succeeded
+// refund with its refund id when the line carries one, else to one of the
+// same amount (then the nearest within the tolerance).
 func classifyRefund(l *Line, r *attemptRef, tol int64) {
 	amt := abs(l.SettledAmount)
 	best := -1
-	for k, x := range r.refunds {
-		if d := abs(x - amt); d <= tol && (best < 0 || d < abs(r.refunds[best]-amt)) {
-			best = k
+	if l.RefundID != "" {
+		for k, x := range r.refunds {
+			if x.id == l.RefundID && abs(x.amount-amt) <= tol {
+				best = k
+			}
+		}
+	} else {
+		for k, x := range r.refunds {
+			if d := abs(x.amount - amt); d <= tol && (best < 0 || d < abs(r.refunds[best].amount-amt)) {
+				best = k
+			}
+		}
+	}
+	if best < 0 && l.RefundID == "" && len(r.refunds) > 1 {
+		// Many-to-one: a provider that settles a payment's refunds in one
+		// line; it matches when it is all of them.
+		var all int64
+		ids := make([]string, 0, len(r.refunds))
+		for _, x := range r.refunds {
+			all += x.amount
+			ids = append(ids, x.id)
+		}
+		if abs(all-amt) <= tol {
+			l.Class, l.LedgerAmount, l.AmountDelta = Matched, all, amt-all
+			l.Detail = fmt.Sprintf("%d refunds in one line: %s", len(ids), strings.Join(ids, ", "))
+			r.refunds = nil
+			return
 		}
 	}
 	if best < 0 {
 		var left int64
 		for _, x := range r.refunds {
-			left += x
+			left += x.amount
 		}
 		l.Class = RefundMismatch
 		l.AmountDelta = amt
@@ -466,10 +618,10 @@ func classifyRefund(l *Line, r *attemptRef, tol int64) {
 		return
 	}
 	l.Class = Matched
-	l.LedgerAmount = r.refunds[best]
+	l.LedgerAmount = r.refunds[best].amount
+	l.RefundID = r.refunds[best].id
 	l.AmountDelta = amt - l.LedgerAmount
 	r.refunds = append(r.refunds[:best], r.refunds[best+1:]...)
-	r.refundAt = append(r.refundAt[:best], r.refundAt[best+1:]...)
 }
 
 func (rep *Report) total() {
@@ -497,7 +649,7 @@ func (rep *Report) total() {
 			t.Gross += l.SettledAmount
 			t.FeesExpected += l.ExpectedFee
 			t.FeeDelta += l.FeeDelta
-		case l.Type == "refund":
+		case l.Type == "refund", l.Type == "chargeback":
 			t.Refunds += l.SettledAmount
 		}
 		t.FeesSettled += l.SettledFee
@@ -516,6 +668,12 @@ func (rep *Report) total() {
 	}
 }
 
+// EntryLister is a settlement source that keeps each line's source and
+// payout batch (ReportClient).
+type EntryLister interface {
+	Entries(ctx context.Context, from, to time.Time) ([]Entry, error)
+}
+
 // Fetch lists the settlements of [from, to) from each lister, in name
 // order, tagging each with Source "api". An error names the provider and
 // wraps the adapter's *providers.Error.
@@ -527,13 +685,24 @@ func Fetch(ctx context.Context, listers map[string]providers.SettlementLister, f
 	sort.Strings(names)
 	var out []Entry
 	for _, n := range names {
+		if el, ok := listers[n].(EntryLister); ok {
+			es, err := el.Entries(ctx, from, to)
+			if err != nil {
+				return nil, fmt.Errorf("recon: %s settlements: %w", n, err)
+			}
+			for _, e := range es {
+				e.Provider = n
+				out = append(out, e)
+			}
+			continue
+		}
 		ss, err := listers[n].Settlements(ctx, from, to)
 		if err != nil {
 			return nil, fmt.Errorf("recon: %s settlements: %w", n, err)
 		}
 		for _, s := range ss {
 			s.Provider = n
-			out = append(out, Entry{Settlement: s, Source: "api"})
+			out = append(out, Entry{Settlement: s, Source: "api", Batch: s.Batch})
 		}
 	}
 	return out, nil

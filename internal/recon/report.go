@@ -106,14 +106,16 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(rep)
 }
 
-// WriteFiles writes dir/report.csv and dir/report.json, creating dir.
+// WriteFiles writes dir/report.csv (lines), dir/totals.csv, dir/report.json
+// and dir/report.xlsx, creating dir.
 // Each file is written to a temporary name and renamed, so a reader never
 // sees half a report.
 func (rep *Report) WriteFiles(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, write := range map[string]func(io.Writer) error{"report.csv": rep.WriteCSV, "report.json": rep.WriteJSON} {
+	for name, write := range map[string]func(io.Writer) error{"report.csv": rep.WriteCSV, "report.json": rep.WriteJSON,
+		"totals.csv": rep.WriteTotalsCSV, "report.xlsx": rep.WriteXLSX} {
 		if err := writeFile(filepath.Join(dir, name), write); err != nil {
 			return err
 		}

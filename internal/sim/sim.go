@@ -95,6 +95,9 @@ type RefundMatcher interface {
 type Sim struct {
 	Name    string
 	Backend Backend
+	// Settlement is the settlement book of a Backend that is a Settler
+	// (nil otherwise): faults, fees and payout delay of its reports.
+	Settlement *SettlementBook
 
 	mu     sync.Mutex
 	faults Faults
@@ -103,7 +106,15 @@ type Sim struct {
 
 // New wraps a backend.
 func New(name string, b Backend) *Sim {
-	return &Sim{Name: name, Backend: b, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	s := &Sim{Name: name, Backend: b, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	if st, ok := b.(Settler); ok {
+		f := st.SettlementFormat()
+		s.Settlement = &SettlementBook{Fees: SettleFeesFor(f), OrphanMethod: f, BatchPrefix: strings.ToUpper(f)}
+		if f == "midtrans" {
+			s.Settlement.OrphanMethod = "qris"
+		}
+	}
+	return s
 }
 
 // SetFaults changes the fault mode.
@@ -145,6 +156,9 @@ func (s *Sim) Mount(mux *http.ServeMux, prefix string) {
 		}
 		writeJSON(w, 200, l)
 	})
+	if st, ok := s.Backend.(Settler); ok && s.Settlement != nil {
+		s.mountSettlement(mux, prefix, st)
+	}
 	mux.HandleFunc("POST "+prefix+"/_pay/{id}", s.handlePay)
 	mux.HandleFunc("GET "+prefix+"/checkout/{id}", s.handleCheckout)
 	mux.HandleFunc("POST "+prefix+"/checkout/{id}", s.handleCheckoutPost)

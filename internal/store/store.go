@@ -30,6 +30,7 @@ type Store interface {
 	Deliveries
 	Inbox
 	Anomalies
+	Reconciliations
 
 	// Ping checks the store is usable (readiness).
 	Ping(ctx context.Context) error

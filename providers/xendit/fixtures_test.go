@@ -228,7 +228,7 @@ func TestDocumentedTransactions(t *testing.T) {
 	want := []providers.Settlement{
 		{Provider: "xendit", ProviderPaymentID: "pr-1f3c5a7e-9b2d-4c6e-8a0f-2d4b6c8e0a13", OrderID: "pay_fixture_a1", Type: "payment",
 			Amount: 150000, Fee: 2250, Net: 147750, Currency: "IDR", Status: "SETTLED", SettledAt: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)},
-		{Provider: "xendit", OrderID: "re_fixture", Type: "refund", Amount: -50000, Net: -50000, Currency: "IDR",
+		{Provider: "xendit", OrderID: "re_fixture", RefundID: "re_fixture", Type: "refund", Amount: -50000, Net: -50000, Currency: "IDR",
 			SettledAt: time.Date(2026, 11, 29, 11, 0, 0, 0, time.UTC)},
 		{Provider: "xendit", ProviderPaymentID: "pr-2a4c6e8a-0c2e-4a6c-8e0a-4c6e8a0c2e57", OrderID: "pay_fixture_usd_a1", Type: "payment",
 			Amount: 1050, Fee: 33, Net: 1017, Currency: "USD", Status: "PENDING", SettledAt: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)},

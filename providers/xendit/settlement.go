@@ -114,8 +114,11 @@ func (p *Provider) settlement(t transaction) (providers.Settlement, bool) {
 	if t.EstimatedSettlementTime != nil {
 		s.SettledAt = t.EstimatedSettlementTime.UTC()
 	}
-	if s.Type == "payment" {
+	switch s.Type {
+	case "payment":
 		s.ProviderPaymentID = t.ProductID
+	case "refund":
+		s.RefundID = t.ReferenceID
 	}
 	return s, true
 }

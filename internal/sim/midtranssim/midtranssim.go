@@ -772,3 +772,43 @@ func (b *Backend) Page(id string) (sim.Page, bool) {
 	}
 	return pg, true
 }
+
+var _ sim.Settler = (*Backend)(nil)
+
+// SettlementFormat: Midtrans's dashboard settlement export.
+func (b *Backend) SettlementFormat() string { return "midtrans" }
+
+// SettlementLines lists what Midtrans would settle: every captured or
+// settled transaction (the captured amount, so a partial capture settles
+// what was captured) at its creation time, and every refund at its own.
+func (b *Backend) SettlementLines() []sim.SettlementLine {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []sim.SettlementLine
+	for _, id := range b.order {
+		t := b.txs[id]
+		amount := t.Captured
+		switch t.Status {
+		case "capture", "settlement", "refund", "partial_refund", "chargeback", "partial_chargeback":
+			if amount == 0 {
+				amount = t.Gross
+			}
+		default:
+			amount = 0
+		}
+		if amount == 0 {
+			continue
+		}
+		method := map[string]string{"credit_card": "card", "echannel": "bank_transfer"}[t.PaymentType]
+		if method == "" {
+			method = t.PaymentType
+		}
+		out = append(out, sim.SettlementLine{ProviderPaymentID: t.ID, OrderID: t.OrderID, Type: "payment", Method: method,
+			Currency: "IDR", Amount: amount, At: t.Created})
+		for _, rf := range t.Refunds {
+			out = append(out, sim.SettlementLine{ProviderPaymentID: t.ID, OrderID: t.OrderID, RefundID: rf.Key, Type: "refund",
+				Method: method, Currency: "IDR", Amount: rf.Amount, At: rf.CreatedAt})
+		}
+	}
+	return out
+}

@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -855,4 +856,46 @@ func (b *Backend) Page(id string) (sim.Page, bool) {
 		pg.ReturnURL = t.returnURL
 	}
 	return pg, true
+}
+
+var _ sim.Settler = (*Backend)(nil)
+
+// SettlementFormat is the wallet's dashboard settlement export: gopay,
+// ovo or dana (DANA's is semicolon-separated, in cents).
+func (b *Backend) SettlementFormat() string { return b.o.Wallet.Method }
+
+// SettlementLines lists what the wallet would settle: every paid payment
+// ("00", or "04" once refunded) at the time it was paid, and every refund
+// at its own.
+func (b *Backend) SettlementLines() []sim.SettlementLine {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ts := make([]*txn, 0, len(b.txns))
+	for _, t := range b.txns {
+		if t.status == "00" || t.status == "04" || (t.refunded > 0) {
+			ts = append(ts, t)
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].seq < ts[j].seq })
+	var out []sim.SettlementLine
+	m := b.o.Wallet.Method
+	for _, t := range ts {
+		at := t.finished
+		if at.IsZero() {
+			at = t.created
+		}
+		out = append(out, sim.SettlementLine{ProviderPaymentID: t.ref, OrderID: t.pref, Type: "payment", Method: m,
+			Currency: "IDR", Amount: t.amount, At: at})
+		nos := make([]string, 0, len(t.refunds))
+		for no := range t.refunds {
+			nos = append(nos, no)
+		}
+		sort.Slice(nos, func(i, j int) bool { return t.refunds[nos[i]].at.Before(t.refunds[nos[j]].at) })
+		for _, no := range nos {
+			rf := t.refunds[no]
+			out = append(out, sim.SettlementLine{ProviderPaymentID: t.ref, OrderID: t.pref, RefundID: no, Type: "refund",
+				Method: m, Currency: "IDR", Amount: rf.amount, At: rf.at})
+		}
+	}
+	return out
 }

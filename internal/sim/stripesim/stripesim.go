@@ -143,6 +143,7 @@ func New(opts Options) *Backend {
 	m.HandleFunc("GET /v1/refunds/{id}", b.authed(b.retrieveRefund))
 	m.HandleFunc("GET /v1/refunds", b.authed(b.listRefunds))
 	m.HandleFunc("GET /v1/balance_transactions", b.authed(b.listBalance))
+	m.HandleFunc("GET /v1/payouts", b.authed(b.listPayouts))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, apiErr(404, "invalid_request_error", "", "Unrecognized request URL ("+r.Method+": "+r.URL.Path+").", ""))
 	})
@@ -154,6 +155,10 @@ func New(opts Options) *Backend {
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Request-Id", "req_"+randID(14))
 	w.Header().Set("Stripe-Version", APIVersion)
+	if r.URL.Path == "/_settlement_faults" && r.Method == http.MethodPost {
+		b.handleSettlementFault(w, r) // control API: no Stripe auth
+		return
+	}
 	b.mux.ServeHTTP(w, r)
 }
 
@@ -754,6 +759,9 @@ func (b *Backend) listBalance(w http.ResponseWriter, r *http.Request) {
 	data := []any{}
 	for i := len(b.bts) - 1; i >= 0; i-- {
 		t := b.bts[i]
+		if po := q.Get("payout"); po != "" && payoutID(t) != po {
+			continue
+		}
 		if n, ok := bound("gte"); ok && t.Created < n {
 			continue
 		}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IdempotencyGet", testIdempotencyGet},
 		{"RefundSettleOnce", testRefundSettleOnce},
 		{"ReadConsistent", testReadConsistent},
+		{"ReconRuns", testReconRuns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
