@@ -55,7 +55,6 @@ var cases = []providerCase{
 	{name: "dana", method: "dana", currency: "IDR", amount: 150000, bp: 140, act: true, orphanAmount: 12345, orphanFee: fee(12345, 140, 0)},
 }
 
-
 func postJSON(t *testing.T, url string, body any) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(body)
