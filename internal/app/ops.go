@@ -134,6 +134,7 @@ func (a *App) wireOps(ctx context.Context, mux *http.ServeMux, guarded map[strin
 	if err != nil {
 		return err
 	}
+	con.Recon = a.Recon
 	con.Mount(mux)
 	return nil
 }

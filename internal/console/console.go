@@ -28,6 +28,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/ops"
+	"github.com/payrouter/payrouter/internal/recon"
 )
 
 //go:embed templates static
@@ -47,6 +48,8 @@ type Console struct {
 	log   *slog.Logger
 	now   func() time.Time
 	views map[string]*template.Template
+	// Recon serves the reconciliation pages (nil: they say it is off).
+	Recon *recon.Service
 
 	mu       sync.Mutex
 	sessions map[string]*session // by id; per instance (sign in again after a failover)

@@ -136,6 +136,7 @@ func TestConsoleHTTP(t *testing.T) {
 		"/console/deliveries?status=dead": "No delivery.",
 		"/console/audit":                  "No ops action yet.",
 		"/console/adaptive":               "The live rules have no adaptive rule.",
+		"/console/reconciliation":         "No run yet.",
 	} {
 		resp, page := get(path)
 		if resp.StatusCode != 200 || !strings.Contains(page, want) {
@@ -268,9 +269,25 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("payment page %q", got)
 	}
 	b.Screenshot("payment")
+	// Reconciliation: run xendit's settlements over this hour from the
+	// console and see every payment matched.
+	from, to := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339), time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+	b.Do(chromedp.Navigate(u+"/console/reconciliation"), chromedp.WaitVisible(chromedp.ID("start-run")),
+		chromedp.SetValue(chromedp.CSS(`#start-run select[name="provider"]`), "xendit"),
+		chromedp.SetValue(chromedp.CSS(`#start-run input[name="from"]`), from),
+		chromedp.SetValue(chromedp.CSS(`#start-run input[name="to"]`), to),
+		chromedp.SendKeys(chromedp.CSS(`#start-run input[name="reason"]`), "end of day"),
+		chromedp.Click(chromedp.CSS(`#start-run button`)), chromedp.WaitVisible(chromedp.ID("run-status")))
+	b.Screenshot("reconciliation")
+	if st, n := b.Text("#run-status"), b.Text("#discrepancies"); st != "done" || n != "0" {
+		t.Errorf("reconciliation run: status %q with %q discrepancies, want done with 0", st, n)
+	}
+	if got := b.Text("#lines"); !strings.Contains(got, p4.ID) || !strings.Contains(got, "matched") {
+		t.Errorf("run lines lack the xendit payment %s matched: %q", p4.ID, got)
+	}
 	b.Do(chromedp.Navigate(u+"/console/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
 	got := b.Text("#audit")
-	for _, want := range []string{"breaker.forced_open", "rules.activate", "roll back", "rules.create", "ops-admin"} {
+	for _, want := range []string{"breaker.forced_open", "rules.activate", "roll back", "rules.create", "ops-admin", "reconciliation.run.start"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit page lacks %q", want)
 		}

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/ops"
+	"github.com/payrouter/payrouter/internal/recon"
 )
 
 // pages are the console's GET pages; the nav ones form the menu.
@@ -20,6 +22,8 @@ var pages = []page{
 	{path: "/console/rules/{v}", title: "Rule version", view: "version", load: (*Console).version},
 	{path: "/console/payments", title: "Payments", view: "payments", nav: true, load: (*Console).payments},
 	{path: "/console/anomalies", title: "Anomalies", view: "anomalies", nav: true, load: (*Console).anomalies},
+	{path: "/console/reconciliation", title: "Reconciliation", view: "reconciliation", nav: true, load: (*Console).reconRuns},
+	{path: "/console/reconciliation/{id}", title: "Reconciliation run", view: "reconrun", load: (*Console).reconRun},
 	{path: "/console/deliveries", title: "Deliveries", view: "deliveries", nav: true, load: (*Console).deliveries},
 	{path: "/console/audit", title: "Audit", view: "audit", nav: true, load: (*Console).audit},
 }
@@ -33,6 +37,8 @@ var actions = []action{
 	{path: "/console/rules/{v}/activate", run: (*Console).activate},
 	{path: "/console/providers/{name}/breaker", run: (*Console).breaker},
 	{path: "/console/anomalies/{id}/resolve", run: (*Console).resolve},
+	{path: "/console/reconciliation", run: (*Console).reconStart},
+	{path: "/console/reconciliation/{id}/lines/{n}/{action}", run: (*Console).reconAct},
 	{path: "/console/events/{id}/redeliver", run: (*Console).redeliver},
 }
 
@@ -121,6 +127,85 @@ func (c *Console) breaker(r *http.Request, a ops.Actor) (string, string, any, er
 
 func (c *Console) adaptive(r *http.Request, a ops.Actor) (any, error) {
 	return c.svc.Adaptive(r.Context(), a)
+}
+
+// --- reconciliation (internal/recon; the same service as the ops API) ---
+
+type reconRunsData struct {
+	Enabled   bool
+	Runs      []recon.RunView
+	Providers []string
+	From, To  string
+}
+
+func (c *Console) reconRuns(r *http.Request, a ops.Actor) (any, error) {
+	d := reconRunsData{Enabled: c.Recon != nil}
+	if c.Recon == nil {
+		return d, nil
+	}
+	runs, err := c.Recon.List(r.Context(), r.URL.Query().Get("provider"), 50)
+	if err != nil {
+		return nil, err
+	}
+	d.Runs, d.Providers = runs, c.Recon.Configured
+	// The default period: yesterday, UTC.
+	today := c.now().UTC().Truncate(24 * time.Hour)
+	d.From, d.To = today.Add(-24*time.Hour).Format(time.RFC3339), today.Format(time.RFC3339)
+	return d, nil
+}
+
+func (c *Console) reconRun(r *http.Request, a ops.Actor) (any, error) {
+	if c.Recon == nil {
+		return nil, payrouter.Errorf(payrouter.ErrNotFound, "resource_missing", "reconciliation is not configured")
+	}
+	return c.Recon.Get(r.Context(), r.PathValue("id"))
+}
+
+// needOperator: starting runs and acting on lines is the operator's.
+func needOperator(a ops.Actor) error {
+	if a.Role < ops.Operator {
+		return &payrouter.Error{Type: ops.ErrForbidden, Code: "forbidden",
+			Message: "ops key " + a.ID + " is " + a.Role.String() + "; this needs operator"}
+	}
+	return nil
+}
+
+func (c *Console) reconStart(r *http.Request, a ops.Actor) (string, string, any, error) {
+	if err := needOperator(a); err != nil {
+		return "", "", nil, err
+	}
+	if c.Recon == nil {
+		return "", "", nil, payrouter.Errorf(payrouter.ErrInvalidState, "reconciliation_off", "reconciliation is not configured")
+	}
+	from, err1 := time.Parse(time.RFC3339, r.PostFormValue("from"))
+	to, err2 := time.Parse(time.RFC3339, r.PostFormValue("to"))
+	if err1 != nil || err2 != nil {
+		return "", "", nil, payrouter.InvalidParam("from", "from and to are RFC 3339 times like 2026-12-01T00:00:00Z")
+	}
+	run, _, err := c.Recon.Start(r.Context(), recon.StartRequest{Provider: r.PostFormValue("provider"), From: from, To: to,
+		Actor: a.ID, Reason: r.PostFormValue("reason")})
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "/console/reconciliation/" + run.ID, "", nil, nil
+}
+
+func (c *Console) reconAct(r *http.Request, a ops.Actor) (string, string, any, error) {
+	if err := needOperator(a); err != nil {
+		return "", "", nil, err
+	}
+	if c.Recon == nil {
+		return "", "", nil, payrouter.Errorf(payrouter.ErrInvalidState, "reconciliation_off", "reconciliation is not configured")
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil {
+		return "", "", nil, payrouter.Errorf(payrouter.ErrNotFound, "resource_missing", "no line %q", r.PathValue("n"))
+	}
+	id := r.PathValue("id")
+	if _, err := c.Recon.Act(r.Context(), id, n, r.PathValue("action"), r.PostFormValue("reason"), a.ID); err != nil {
+		return "", "", nil, err
+	}
+	return withMsg("/console/reconciliation/"+id, "line "+r.PathValue("n")+": "+r.PathValue("action")+"d"), "", nil, nil
 }
 
 // --- rules ---
