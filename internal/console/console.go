@@ -81,7 +81,7 @@ func New(svc *ops.Service, keys *ops.Keys, log *slog.Logger) (*Console, error) {
 	}
 	c := &Console{svc: svc, keys: keys, log: log, now: time.Now, views: map[string]*template.Template{}, sessions: map[string]*session{}}
 	funcs := template.FuncMap{
-		"money": Money, "pct": pct, "chart": chart,
+		"money": Money, "pct": pct, "chart": chart, "bars": barChart,
 		"when": func(t time.Time) template.HTML { return when(c.now())(t) },
 		"ms":   func(n int64) string { return fmt.Sprintf("%d ms", n) },
 		"bp":   func(n int64) string { return payrouter.FormatDecimal(n, 2) + "%" }, // basis points as a percent

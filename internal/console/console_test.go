@@ -278,6 +278,7 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#start-run input[name="to"]`), to),
 		chromedp.SendKeys(chromedp.CSS(`#start-run input[name="reason"]`), "end of day"),
 		chromedp.Click(chromedp.CSS(`#start-run button`)), chromedp.WaitVisible(chromedp.ID("run-status")))
+	b.Do(chromedp.WaitVisible(chromedp.CSS("#settled-by-day rect.ok")))
 	b.Screenshot("reconciliation")
 	if st, n := b.Text("#run-status"), b.Text("#discrepancies"); st != "done" || n != "0" {
 		t.Errorf("reconciliation run: status %q with %q discrepancies, want done with 0", st, n)
