@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
-	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -73,7 +72,7 @@ func (w *attempts) begin(ctx context.Context, c *Candidate, first func(context.C
 		w.p = saved
 	case w.idem != nil:
 		idem := w.idem
-		rec, err := r.store.(store.PaymentWriter).CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{
+		rec, err := r.store.(PaymentWriter).CreatePaymentClaiming(ctx, p, payrouter.IdempotencyClaim{
 			MerchantID: idem.MerchantID, Key: idem.Key, RequestHash: idem.RequestHash, Now: idem.Now})
 		if err != nil {
 			return false, err
@@ -150,10 +149,10 @@ func (w *attempts) call(ctx context.Context, c *Candidate) outcome {
 // response goes with it, and body is that response.
 func (w *attempts) save(ctx context.Context, o *outcome) (body []byte, err error) {
 	r, idem := w.r, w.idem
-	opts := store.UpdateOptions{Current: w.p}
+	opts := payrouter.UpdateOptions{Current: w.p}
 	if idem != nil && o.final() && !o.held() {
 		// The response is stored with the outcome it shows.
-		opts.Complete = &store.IdempotencyCompletion{MerchantID: idem.MerchantID, Key: idem.Key, Status: idem.Status,
+		opts.Complete = &payrouter.IdempotencyCompletion{MerchantID: idem.MerchantID, Key: idem.Key, Status: idem.Status,
 			Render: func(q *payrouter.Payment) ([]byte, error) {
 				b, err := idem.Render(q)
 				body = b

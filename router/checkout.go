@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
-	"github.com/payrouter/payrouter/internal/store"
 )
 
 // Hosted checkout: a payment created with checkout "hosted" is stored
@@ -82,8 +81,8 @@ func (r *Router) openCheckout(ctx context.Context, p *payrouter.Payment, idem *I
 		}
 		return p, nil
 	}
-	pw := r.store.(store.PaymentWriter)
-	rec, err := pw.CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{MerchantID: idem.MerchantID, Key: idem.Key, RequestHash: idem.RequestHash, Now: idem.Now})
+	pw := r.store.(PaymentWriter)
+	rec, err := pw.CreatePaymentClaiming(ctx, p, payrouter.IdempotencyClaim{MerchantID: idem.MerchantID, Key: idem.Key, RequestHash: idem.RequestHash, Now: idem.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +92,7 @@ func (r *Router) openCheckout(ctx context.Context, p *payrouter.Payment, idem *I
 	}
 	res.Claimed = true
 	saved, err := pw.UpdatePaymentWith(context.WithoutCancel(ctx), p.ID, func(*payrouter.Payment) error { return nil },
-		store.UpdateOptions{Current: p, Complete: &store.IdempotencyCompletion{MerchantID: idem.MerchantID, Key: idem.Key, Status: idem.Status,
+		payrouter.UpdateOptions{Current: p, Complete: &payrouter.IdempotencyCompletion{MerchantID: idem.MerchantID, Key: idem.Key, Status: idem.Status,
 			Render: func(q *payrouter.Payment) ([]byte, error) {
 				b, err := idem.Render(q)
 				res.Body = b

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/payrouter/payrouter"
-	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -45,7 +44,7 @@ const (
 func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notification) (string, error) {
 	p, err := r.findPayment(ctx, n)
 	if errors.Is(err, payrouter.ErrNotExist) {
-		return OutcomeOrphan, r.anomaly(ctx, store.AnomalyOrphan, "", n, "no payment for this webhook (a charge nobody asked for?)")
+		return OutcomeOrphan, r.anomaly(ctx, payrouter.AnomalyOrphan, "", n, "no payment for this webhook (a charge nobody asked for?)")
 	}
 	if err != nil {
 		return "", err
@@ -60,10 +59,10 @@ func (r *Router) ApplyNotification(ctx context.Context, n *providers.Notificatio
 		return r.applyRefund(ctx, p, n)
 	}
 	if n.Status == "" {
-		return OutcomeUnmapped, r.anomaly(ctx, store.AnomalyUnmapped, p.ID, n, "provider status "+n.ProviderStatus+" has no mapping")
+		return OutcomeUnmapped, r.anomaly(ctx, payrouter.AnomalyUnmapped, p.ID, n, "provider status "+n.ProviderStatus+" has no mapping")
 	}
 	if mismatch(p, n) {
-		return OutcomeAnomaly, r.anomaly(ctx, store.AnomalyAmount, p.ID, n, fmt.Sprintf("webhook says %d, payment is %d", n.Amount, p.Amount))
+		return OutcomeAnomaly, r.anomaly(ctx, payrouter.AnomalyAmount, p.ID, n, fmt.Sprintf("webhook says %d, payment is %d", n.Amount, p.Amount))
 	}
 	res := &providers.Result{ProviderPaymentID: n.ProviderPaymentID, Status: n.Status, ProviderStatus: n.ProviderStatus, Failure: n.Failure}
 	return r.applyNotified(ctx, p, n, res)
@@ -144,10 +143,10 @@ func (r *Router) applyConfirmed(ctx context.Context, p *payrouter.Payment, n *pr
 		return r.applyRefund(ctx, p, n)
 	}
 	if actual.Status == "" {
-		return OutcomeUnmapped, r.anomaly(ctx, store.AnomalyUnmapped, p.ID, n, "status query answered "+actual.ProviderStatus+", which has no mapping")
+		return OutcomeUnmapped, r.anomaly(ctx, payrouter.AnomalyUnmapped, p.ID, n, "status query answered "+actual.ProviderStatus+", which has no mapping")
 	}
 	if verdict == "" && mismatch(p, n) {
-		return OutcomeAnomaly, r.anomaly(ctx, store.AnomalyAmount, p.ID, n, fmt.Sprintf("webhook says %d, payment is %d", n.Amount, p.Amount))
+		return OutcomeAnomaly, r.anomaly(ctx, payrouter.AnomalyAmount, p.ID, n, fmt.Sprintf("webhook says %d, payment is %d", n.Amount, p.Amount))
 	}
 	outcome, err := r.applyNotified(ctx, p, n, actual)
 	if err != nil || verdict == "" || outcome == OutcomeAnomaly {
@@ -254,12 +253,12 @@ func (r *Router) applyNotified(ctx context.Context, p *payrouter.Payment, n *pro
 		}
 		q.ResolveAt = r.nextResolve(q, now)
 		return nil
-	}, store.UpdateOptions{Current: p})
+	}, payrouter.UpdateOptions{Current: p})
 	if err != nil {
 		return "", err
 	}
 	if anomaly != nil {
-		return OutcomeAnomaly, r.anomaly(ctx, store.AnomalyTransition, p.ID, n, anomaly.Error())
+		return OutcomeAnomaly, r.anomaly(ctx, payrouter.AnomalyTransition, p.ID, n, anomaly.Error())
 	}
 	return outcome, nil
 }
@@ -282,7 +281,7 @@ func (r *Router) applyRefund(ctx context.Context, p *payrouter.Payment, n *provi
 		return nil
 	})
 	if err == nil && outcome == OutcomeOrphan {
-		err = r.anomaly(ctx, store.AnomalyOrphan, p.ID, n, "refund webhook for a refund payrouter did not make")
+		err = r.anomaly(ctx, payrouter.AnomalyOrphan, p.ID, n, "refund webhook for a refund payrouter did not make")
 	}
 	return outcome, err
 }
@@ -315,6 +314,6 @@ func attemptFor(p *payrouter.Payment, n *providers.Notification) *payrouter.Atte
 
 func (r *Router) anomaly(ctx context.Context, kind, paymentID string, n *providers.Notification, detail string) error {
 	r.log.Warn("webhook anomaly", "kind", kind, "provider", n.Provider, "payment", paymentID, "provider_payment_id", n.ProviderPaymentID, "detail", detail)
-	return r.store.RecordAnomaly(ctx, &store.Anomaly{Kind: kind, PaymentID: paymentID, Provider: n.Provider,
+	return r.store.RecordAnomaly(ctx, &payrouter.Anomaly{Kind: kind, PaymentID: paymentID, Provider: n.Provider,
 		Detail: fmt.Sprintf("%s (provider id %s, order %s, status %s)", detail, n.ProviderPaymentID, n.OrderID, n.ProviderStatus), CreatedAt: r.now().UTC()})
 }

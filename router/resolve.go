@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
-	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/providers"
 )
 
@@ -179,7 +178,7 @@ func timeoutOr(d, def time.Duration) time.Duration {
 
 // settleAttempt records what was learnt about attempt n.
 func (r *Router) settleAttempt(ctx context.Context, id string, n int, res *providers.Result, callErr error) error {
-	var anomaly *store.Anomaly
+	var anomaly *payrouter.Anomaly
 	_, err := r.store.UpdatePayment(ctx, id, func(q *payrouter.Payment) error {
 		anomaly = nil
 		now := r.now().UTC()
@@ -228,7 +227,7 @@ func (r *Router) settleAttempt(ctx context.Context, id string, n int, res *provi
 			q.Failure = nil
 			r.applyResult(q, a.Provider, res, now)
 		case res.Status == payrouter.StatusSucceeded || res.Status == payrouter.StatusAuthorized:
-			anomaly = &store.Anomaly{Kind: "double_charge", PaymentID: q.ID, Provider: a.Provider,
+			anomaly = &payrouter.Anomaly{Kind: "double_charge", PaymentID: q.ID, Provider: a.Provider,
 				Detail: fmt.Sprintf("attempt %d (%s) is %s while the payment is %s via %s: refund one", a.N, a.ProviderPaymentID, res.Status, q.Status, q.Provider)}
 		}
 		q.ResolveAt = r.nextResolve(q, now)
