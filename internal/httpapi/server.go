@@ -28,7 +28,7 @@ type Readiness func(ctx context.Context) (ok bool, detail map[string]any)
 // Server holds the API's dependencies.
 type Server struct {
 	Router *router.Router
-	Store  store.Store
+	Store  Store
 	Inbox  *inbox.Inbox
 	// Keys maps merchant API keys (by digest) to merchant ids.
 	Keys *apikey.Set
@@ -50,6 +50,17 @@ type Server struct {
 	Deliveries Redeliverer
 	// Limits bound reading request bodies in time and size (every route).
 	Limits BodyLimits
+}
+
+// Store is the part of the store the API reads and writes itself: the
+// merchants' payments (reads; the router writes), idempotency records,
+// the event stream, and readiness.
+type Store interface {
+	store.Idempotency
+	GetPayment(ctx context.Context, merchantID, id string) (*payrouter.Payment, error)
+	ListPayments(ctx context.Context, f store.ListFilter) ([]*payrouter.Payment, error)
+	ListEvents(ctx context.Context, merchantID string, after int64, limit int) ([]payrouter.Event, error)
+	Ping(ctx context.Context) error
 }
 
 // RateLimiter is a per-merchant request budget (ratelimit.Limiter).

@@ -51,7 +51,7 @@ type Source struct {
 // Inbox is safe for concurrent use. The exported tunables must be set
 // before use; zero values take the defaults.
 type Inbox struct {
-	store   store.Store
+	store   store.Inbox
 	apply   Applier
 	sources map[string]Source
 	log     *slog.Logger
@@ -73,7 +73,7 @@ type Inbox struct {
 }
 
 // New returns an inbox for the given providers.
-func New(st store.Store, apply Applier, sources map[string]Source, log *slog.Logger) *Inbox {
+func New(st store.Inbox, apply Applier, sources map[string]Source, log *slog.Logger) *Inbox {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
