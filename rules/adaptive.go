@@ -35,7 +35,8 @@ type AdaptiveMode string
 const (
 	// ModeLearning: some candidate has fewer than min_samples; candidates
 	// are ranked by a Thompson sample of their Beta(1+approved,
-	// 1+declined) posterior, so unknown ones are explored.
+	// 1+declined) posterior (with at most min_samples of evidence each), so
+	// unknown ones are explored.
 	ModeLearning AdaptiveMode = "learning"
 	// ModeExploit: every candidate has min_samples; ranked by measured
 	// rate (ties in priority order).
@@ -74,7 +75,15 @@ func (r *crule) orderAdaptive(in *Input, c []Candidate, out *Decision) {
 		s := &out.Scores[i]
 		var p float64
 		if learning {
-			p = rng.beta(float64(1+s.Approved), float64(1+s.Attempts-s.Approved))
+			// Evidence beyond min_samples is scaled down to min_samples, so a
+			// candidate with many samples does not drown one still learning
+			// (a plain posterior makes the split a Pólya urn: whoever leads
+			// early keeps most of the traffic, whatever the priority).
+			ok, n := s.Approved, s.Attempts
+			if n > a.MinSamples {
+				ok, n = ok*a.MinSamples/n, a.MinSamples
+			}
+			p = rng.beta(float64(1+ok), float64(1+n-ok))
 		} else {
 			p = float64(s.Approved) / float64(s.Attempts)
 		}
