@@ -296,23 +296,30 @@ func (s *Sim) mountSettlement(mux *http.ServeMux, prefix string, st Settler) {
 		}
 	})
 	mux.HandleFunc("POST "+prefix+"/_settlement_faults", func(w http.ResponseWriter, r *http.Request) {
-		var f SettlementFault
-		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&f); err != nil {
-			writeJSON(w, 400, map[string]string{"error": err.Error()})
-			return
-		}
-		err := s.Settlement.AddFault(f, st.SettlementLines(), time.Now())
-		switch {
-		case errors.Is(err, ErrNotFound):
-			writeJSON(w, 404, map[string]string{"error": "no settled payment " + f.ProviderPaymentID})
-		case err != nil:
-			writeJSON(w, 400, map[string]string{"error": err.Error()})
-		default:
-			writeJSON(w, 200, f)
-		}
+		ServeSettlementFault(w, r, func(f SettlementFault) error { return s.Settlement.AddFault(f, st.SettlementLines(), time.Now()) })
 	})
+}
+
+// ServeSettlementFault is the control API's POST _settlement_faults for
+// every simulator: it decodes the fault strictly, hands it to apply and
+// answers 404 (ErrNotFound: no such settled payment), 400 or 200 with it.
+func ServeSettlementFault(w http.ResponseWriter, r *http.Request, apply func(SettlementFault) error) {
+	var f SettlementFault
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		writeJSON(w, 400, map[string]string{"error": err.Error()})
+		return
+	}
+	err := apply(f)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, 404, map[string]string{"error": "no settled payment " + f.ProviderPaymentID})
+	case err != nil:
+		writeJSON(w, 400, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, 200, f)
+	}
 }
 
 // SettleFeesFor is the sandbox fee table of a simulator by its report

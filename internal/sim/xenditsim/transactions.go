@@ -1,8 +1,6 @@
 package xenditsim
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -339,24 +337,7 @@ func (b *Backend) SettlementFault(kind, providerPaymentID string, delta int64) e
 }
 
 func (b *Backend) handleSettlementFault(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Kind              string `json:"kind"`
-		ProviderPaymentID string `json:"provider_payment_id"`
-		Delta             int64  `json:"delta"`
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	err := b.SettlementFault(req.Kind, req.ProviderPaymentID, req.Delta)
-	switch {
-	case errors.Is(err, sim.ErrNotFound):
-		sim.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no settlement transaction for " + req.ProviderPaymentID})
-	case err != nil:
-		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-	default:
-		sim.WriteJSON(w, http.StatusOK, req)
-	}
+	sim.ServeSettlementFault(w, r, func(f sim.SettlementFault) error {
+		return b.SettlementFault(f.Kind, f.ProviderPaymentID, f.Delta)
+	})
 }
