@@ -3,15 +3,11 @@ package recon_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver to make test schemas
 	"github.com/xuri/excelize/v2"
 
 	"github.com/payrouter/payrouter"
@@ -116,30 +111,8 @@ func TestRunsFindEveryInjectedDiscrepancyAtEveryProvider(t *testing.T) {
 		testRuns(t, apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("PAYROUTER_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("PAYROUTER_TEST_POSTGRES is unset; set it (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the reconciliation runs on PostgreSQL")
-		}
-		admin, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.Close() })
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		schema := "payrouter_recon_" + hex.EncodeToString(b)
-		if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		testRuns(t, apptest.StartSandbox(t, u.String(), func(c *config.Config) { c.Store.Driver = "postgres" }))
+		// A fresh schema, dropped after the instance stops.
+		testRuns(t, apptest.StartSandbox(t, apptest.PostgresDSN(t), func(c *config.Config) { c.Store.Driver = "postgres" }))
 	})
 }
 
