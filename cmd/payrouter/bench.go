@@ -30,6 +30,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 	warmup := fs.Duration("warmup", time.Second, "warm-up per side before measuring")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address during the run (e.g. 127.0.0.1:6060), for goroutine and block profiles mid-run")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -49,6 +50,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 			return 1
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *pprofAddr != "" {
+		stop, err := bench.ServePprof(*pprofAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "payrouter bench: %v\n", err)
+			return 2
+		}
+		defer stop()
 	}
 	m, err := bench.ParseMix(*mix)
 	if err != nil {
