@@ -136,11 +136,20 @@ func (r *Router) Providers() map[string]*Guarded { return r.providers }
 // SetClock replaces time.Now (tests).
 func (r *Router) SetClock(now func() time.Time) { r.now = now }
 
-// NewID returns a random id with a prefix: pay_, re_.
+// NewID returns a fresh id with a prefix (pay_, re_): time-ordered, then random.
 func NewID(prefix string) string {
 	var b [15]byte
-	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	// 48 bits of milliseconds, then 72 random bits, in base32hex (whose
+	// alphabet sorts like the bytes): new ids append to the id indexes
+	// instead of landing on random B-tree pages, so a payment's writes
+	// dirty fewer pages (and WAL frames). 72 random bits keep ids
+	// unguessable.
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	_, _ = rand.Read(b[6:]) // crypto/rand never fails on supported platforms
+	return prefix + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // CreateRequest is a validated create request (see httpapi for decoding).

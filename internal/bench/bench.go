@@ -239,6 +239,11 @@ type Side struct {
 	P95MS      float64        `json:"p95_ms"`
 	P99MS      float64        `json:"p99_ms"`
 	MaxMS      float64        `json:"max_ms"`
+	// CPUMicros is the CPU time (user + system) this process spent per
+	// payment of the side: the cost a busy machine cannot hide, as
+	// throughput on a shared machine moves with the neighbours' load. With
+	// the simulators in-process it counts their work too (on both sides).
+	CPUMicros float64 `json:"cpu_us_per_payment"`
 }
 
 // Result of a run.
@@ -318,7 +323,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Faults = faultString(o.Faults)
 	res.Overhead = Side{
 		P50MS: res.Router.P50MS - res.Direct.P50MS, P95MS: res.Router.P95MS - res.Direct.P95MS,
-		P99MS: res.Router.P99MS - res.Direct.P99MS, MaxMS: res.Router.MaxMS - res.Direct.MaxMS,
+		P99MS: res.Router.P99MS - res.Direct.P99MS, MaxMS: res.Router.MaxMS - res.Direct.MaxMS, CPUMicros: res.Router.CPUMicros - res.Direct.CPUMicros,
 		PerSecond: res.Router.PerSecond - res.Direct.PerSecond,
 	}
 	hwm, cur := procStatus()
@@ -561,6 +566,7 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	}
 	workers := make([]phaseStats, g.opts.Concurrency)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
@@ -598,6 +604,7 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 		all.add(workers[i])
 	}
 	all.elapsed = elapsed
+	all.cpu = processCPU() - cpu0
 	return all
 }
 
@@ -804,6 +811,7 @@ type phaseStats struct {
 	lat     []time.Duration
 	errs    map[string]int
 	elapsed time.Duration
+	cpu     time.Duration // process CPU time during the phase
 }
 
 func addKind(m map[string]int, k string) map[string]int {
@@ -823,6 +831,7 @@ func (s *phaseStats) add(o phaseStats) {
 		s.errs[k] += v
 	}
 	s.elapsed += o.elapsed
+	s.cpu += o.cpu
 }
 
 func (s *phaseStats) n() int { return len(s.lat) }
@@ -845,6 +854,7 @@ func (s *phaseStats) side() Side {
 	if s.elapsed > 0 {
 		out.PerSecond = float64(len(s.lat)) / s.elapsed.Seconds()
 	}
+	out.CPUMicros = float64(s.cpu.Microseconds()) / float64(len(s.lat))
 	return out
 }
 

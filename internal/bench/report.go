@@ -30,13 +30,13 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "direct: stripe-go / midtrans-go → simulator (%s, same concurrency)\n\n", where)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tpayments\terrors\tpayments/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "\tpayments\terrors\tpayments/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tCPU µs/payment\t")
 	row := func(name string, s Side, counts bool) {
 		if counts {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", name, s.Payments, s.Errors, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.0f\t\n", name, s.Payments, s.Errors, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS, s.CPUMicros)
 			return
 		}
-		fmt.Fprintf(tw, "%s\t\t\t%+.0f\t%+.3f\t%+.3f\t%+.3f\t%+.3f\t\n", name, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS)
+		fmt.Fprintf(tw, "%s\t\t\t%+.0f\t%+.3f\t%+.3f\t%+.3f\t%+.3f\t%+.0f\t\n", name, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS, s.CPUMicros)
 	}
 	row("direct (SDK)", r.Direct, true)
 	row("router (API)", r.Router, true)

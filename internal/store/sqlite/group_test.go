@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
 	"github.com/payrouter/payrouter/internal/store/sqlstore"
+	"github.com/payrouter/payrouter/router"
 )
 
 func benchPayment(id string, now time.Time) *payrouter.Payment {
@@ -313,38 +316,65 @@ func BenchmarkParallelPaymentWrites(b *testing.B) {
 // UpdatePaymentWith on the held copy, completing the key (payment +
 // attempt + event + response).
 func BenchmarkRouterWritePath(b *testing.B) {
-	for _, sync := range []string{"full", "off"} {
-		b.Run("synchronous="+sync, func(b *testing.B) {
-			ctx := context.Background()
-			s := open(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Synchronous: sync})
-			defer s.Close()
-			now := time.Now()
-			var seq atomic.Int64
-			b.SetParallelism(256) // 256 × GOMAXPROCS writers
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					id := fmt.Sprintf("pay_%09d", seq.Add(1))
-					p := benchPayment(id, now)
-					rec, err := s.CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{MerchantID: "m1", Key: id, RequestHash: "h", Now: now})
-					if err != nil || rec != nil {
-						b.Errorf("create = %v, %v", rec, err)
-						return
-					}
-					_, err = s.UpdatePaymentWith(ctx, id, func(p *payrouter.Payment) error {
-						p.Attempts[0].Status = payrouter.AttemptSucceeded
-						_, err := p.Advance(payrouter.StatusSucceeded, now)
-						return err
-					}, store.UpdateOptions{Current: p, Complete: &store.IdempotencyCompletion{MerchantID: "m1", Key: id, Status: 201,
-						Render: func(*payrouter.Payment) ([]byte, error) { return []byte(`{}`), nil }}})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
-		})
+	for _, w := range []int{32, 512} {
+		for _, ids := range []string{"ordered", "random"} {
+			for _, sync := range []string{"full", "off"} {
+				name := fmt.Sprintf("writers=%d/ids=%s/synchronous=%s", w, ids, sync)
+				b.Run(name, func(b *testing.B) { benchWritePath(b, w, ids == "ordered", sync) })
+			}
+		}
 	}
+}
+
+// benchWritePath is the router's write path as the API drives it: with
+// the client's random idempotency key and reference, a payment id from
+// router.NewID (ordered) or fully random (what NewID was before), the
+// provider's random payment id written by the update.
+func benchWritePath(b *testing.B, writers int, ordered bool, sync string) {
+	ctx := context.Background()
+	s := open(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Synchronous: sync})
+	defer s.Close()
+	now := time.Now()
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := router.NewID("pay_")
+			if !ordered {
+				id = "pay_" + randText(24)
+			}
+			key := randText(32)
+			p := benchPayment(id, now)
+			p.Reference = randText(16)
+			rec, err := s.CreatePaymentClaiming(ctx, p, store.IdempotencyClaim{MerchantID: "m1", Key: key, RequestHash: "h", Now: now})
+			if err != nil || rec != nil {
+				b.Errorf("create = %v, %v", rec, err)
+				return
+			}
+			ppid := "pi_" + randText(24)
+			_, err = s.UpdatePaymentWith(ctx, id, func(p *payrouter.Payment) error {
+				p.Attempts[0].Status = payrouter.AttemptSucceeded
+				p.Attempts[0].ProviderPaymentID = ppid
+				p.ProviderPaymentID = ppid
+				_, err := p.Advance(payrouter.StatusSucceeded, now)
+				return err
+			}, store.UpdateOptions{Current: p, Complete: &store.IdempotencyCompletion{MerchantID: "m1", Key: key, Status: 201,
+				Render: func(*payrouter.Payment) ([]byte, error) { return []byte(`{}`), nil }}})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
+}
+
+func randText(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return string(b)
 }

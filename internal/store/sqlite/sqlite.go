@@ -17,6 +17,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,6 +55,13 @@ type Options struct {
 // Store is the SQLite store.Store. Its methods are those of sqlstore.Store.
 type Store struct {
 	*sqlstore.Store
+	ckpt *checkpointer
+}
+
+// Close stops the checkpointer, then closes the store.
+func (s *Store) Close() error {
+	err := s.ckpt.close()
+	return errors.Join(err, s.Store.Close())
 }
 
 // Open opens (creating it and its parent directory when missing) the SQLite
@@ -95,7 +103,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// per page (measured at about half of the writer's CPU at c=512).
 		// In memory it costs a copy. It is scratch space for rolling back a
 		// savepoint, not part of durability: the WAL is.
-		"temp_store(MEMORY)")
+		"temp_store(MEMORY)",
+		// Checkpoints run on a goroutine of their own (see checkpointer),
+		// off the writer's serial path; the writer checkpoints itself only
+		// if that one falls this far behind.
+		fmt.Sprintf("wal_autocheckpoint(%d)", walBacklog))
 	// BEGIN IMMEDIATE (immediate) takes the write lock when the transaction
 	// starts, not at its first write, so a read-modify-write cannot be
 	// overtaken by another process and fail with SQLITE_BUSY mid-transaction.
@@ -139,7 +151,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		st.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", dsn, err)
 	}
-	return &Store{st}, nil
+	ckpt, err := startCheckpointer(dsn, pragmas)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", dsn, err)
+	}
+	return &Store{Store: st, ckpt: ckpt}, nil
 }
 
 func groupCommit(n int) int {

@@ -399,7 +399,8 @@ func (s *Store) UpdatePaymentWith(ctx context.Context, id string, fn func(p *pay
 	// on every run.
 	err := s.inTxRerun(ctx, "update payment "+id, opts.Current != nil, func(ctx context.Context, tx *sql.Tx) error {
 		if fast != nil {
-			res, err := s.txExec(ctx, tx, qUpdatePaymentIfVersion, append(fast.args[2:], id, fast.rev)...)
+			q, args := updateStatement(fast.old, fast.p, fast.args, id, true)
+			res, err := s.txExec(ctx, tx, q, append(args, fast.rev)...)
 			if err != nil {
 				if s.d.IsDuplicateReference(err) {
 					return fmt.Errorf("store: update payment %s (reference %q): %w", id, fast.p.Reference, store.ErrDuplicateReference)
@@ -441,6 +442,7 @@ func (s *Store) UpdatePaymentWith(ctx context.Context, id string, fn func(p *pay
 // fastUpdate is fn applied to a copy of the caller's current payment,
 // ready to be written if the stored version has not moved.
 type fastUpdate struct {
+	old    keyCols // the caller's current payment's
 	p      *payrouter.Payment
 	rev    int64
 	args   []any
@@ -466,7 +468,7 @@ func (s *Store) prepareFast(cur *payrouter.Payment, fn func(p *payrouter.Payment
 	if err != nil {
 		return nil
 	}
-	f := &fastUpdate{p: &cp, rev: cur.Revision(), args: args, events: cp.PendingEvents(), oldA: cur.Attempts, oldR: cur.Refunds}
+	f := &fastUpdate{old: keyColsOf(cur), p: &cp, rev: cur.Revision(), args: args, events: cp.PendingEvents(), oldA: cur.Attempts, oldR: cur.Refunds}
 	if c != nil {
 		if f.body, err = c.Render(&cp); err != nil {
 			return nil
@@ -489,6 +491,7 @@ func (s *Store) updateLoaded(ctx context.Context, tx *sql.Tx, id string, fn func
 		return nil, err
 	}
 	merchant, rev := p.MerchantID, p.Revision()
+	old := keyColsOf(p)
 	oldAttempts, oldRefunds := slices.Clone(p.Attempts), slices.Clone(p.Refunds)
 	if err := fn(p); err != nil {
 		return nil, err
@@ -506,8 +509,8 @@ func (s *Store) updateLoaded(ctx context.Context, tx *sql.Tx, id string, fn func
 			return nil, fmt.Errorf("store: update payment %s: render response: %w", id, err)
 		}
 	}
-	// id and merchant_id (args[0:2]) are immutable.
-	if _, err := s.txExec(ctx, tx, qUpdatePayment, append(args[2:], id)...); err != nil {
+	q, qargs := updateStatement(old, p, args, id, false)
+	if _, err := s.txExec(ctx, tx, q, qargs...); err != nil {
 		if s.d.IsDuplicateReference(err) {
 			return nil, fmt.Errorf("store: update payment %s (reference %q): %w", id, p.Reference, store.ErrDuplicateReference)
 		}
@@ -524,6 +527,41 @@ func (s *Store) updateLoaded(ctx context.Context, tx *sql.Tx, id string, fn func
 	}
 	p.SetRevision(rev + 1)
 	return p, nil
+}
+
+// updateStatement is the UPDATE that saves p over old, with its arguments
+// (args: paymentArgs(p)) up to the id; with ifVersion the caller appends
+// the expected version. id and merchant_id (args[0:2]) never change; the
+// lean statement leaves out the columns of the reference and creation-time
+// indexes when they did not change either.
+func updateStatement(old keyCols, p *payrouter.Payment, args []any, id string, ifVersion bool) (string, []any) {
+	if old != keyColsOf(p) {
+		q := qUpdatePayment
+		if ifVersion {
+			q = qUpdatePaymentIfVersion
+		}
+		return q, append(slices.Clip(args[2:]), id)
+	}
+	q := qUpdatePaymentLean
+	if ifVersion {
+		q = qUpdatePaymentLeanIfVersion
+	}
+	// Without reference (2), created_at (11) and reference_free (16).
+	out := make([]any, 0, 14)
+	out = append(out, args[3:11]...)
+	out = append(out, args[12:16]...)
+	return q, append(out, id)
+}
+
+// keyCols are a payment's indexed columns that an update rarely changes.
+type keyCols struct {
+	reference string
+	created   int64 // µs
+	free      int
+}
+
+func keyColsOf(p *payrouter.Payment) keyCols {
+	return keyCols{p.Reference, p.CreatedAt.UnixMicro(), referenceFree(p)}
 }
 
 // complete stores an idempotent response in tx; a missing record stays
