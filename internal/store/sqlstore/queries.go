@@ -55,6 +55,13 @@ const (
 	qGetIdempotency = `SELECT merchant_id, key, request_hash, payment_id, status, body, created_at
 		FROM idempotency WHERE merchant_id = ? AND key = ?`
 	qCompleteIdempotency = `UPDATE idempotency SET status = ?, body = ? WHERE merchant_id = ? AND key = ?`
+	// The inbox's and anomalies' writes (group-committed under SQLite).
+	qInsertWebhook = `INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`
+	qFinishWebhook = `UPDATE inbox SET outcome = ?, note = ?, processed_at = ? WHERE id = ?`
+	qRetryWebhook  = `UPDATE inbox SET attempts = attempts + 1, note = ?, next_at = ? WHERE id = ? AND outcome = ''`
+	qRecordAnomaly = `INSERT INTO anomalies (kind, payment_id, provider, detail, created_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`
 	// The group committer's savepoint statements (prepared with it).
 	qSavepoint  = `SAVEPOINT gc`
 	qRelease    = `RELEASE gc`
@@ -86,7 +93,8 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if s.gc != nil {
 		// Only group commit runs these in transactions; elsewhere they run
 		// on the pool and a statement prepared on one connection would not help.
-		queries = append(queries, qClaimIdempotency, qSavepoint, qRelease, qRollbackTo)
+		queries = append(queries, qClaimIdempotency, qSavepoint, qRelease, qRollbackTo,
+			qInsertWebhook, qFinishWebhook, qRetryWebhook, qRecordAnomaly)
 	}
 	for _, q := range queries {
 		st, err := s.w.PrepareContext(ctx, s.q(q))
@@ -110,15 +118,20 @@ func (s *Store) closePrepared() error {
 	return errors.Join(errs...)
 }
 
+// stmt is Prepare's statement for a query run in a write transaction, or
+// nil to run it unprepared. (Statements cannot be prepared lazily here: under
+// group commit the batch holds the only writer connection.)
+func (s *Store) stmt(query string) *sql.Stmt { return s.prepared[query] }
+
 func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st := s.prepared[query]; st != nil {
+	if st := s.stmt(query); st != nil {
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, s.q(query), args...)
 }
 
 func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st := s.prepared[query]; st != nil {
+	if st := s.stmt(query); st != nil {
 		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, s.q(query), args...)
@@ -128,7 +141,7 @@ func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args .
 // transaction and the query is prepared.
 func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
 	if tx, ok := q.(*sql.Tx); ok {
-		if st := s.prepared[query]; st != nil {
+		if st := s.stmt(query); st != nil {
 			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 		}
 	}

@@ -70,13 +70,17 @@ func (p *readPool) QueryRowContext(ctx context.Context, query string, args ...an
 	return p.DB.QueryRowContext(ctx, query, args...)
 }
 
-func (p *readPool) close() error {
+func (p *readPool) closeStmts() error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	var errs []error
 	for _, st := range p.stmts {
 		errs = append(errs, st.Close())
 	}
 	p.stmts = nil
-	p.mu.Unlock()
-	return errors.Join(append(errs, p.DB.Close())...)
+	return errors.Join(errs...)
+}
+
+func (p *readPool) close() error {
+	return errors.Join(p.closeStmts(), p.DB.Close())
 }

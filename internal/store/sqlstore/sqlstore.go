@@ -1168,8 +1168,7 @@ func (s *Store) InsertWebhook(ctx context.Context, w *store.InboxItem) (bool, er
 	}
 	var id int64
 	err = s.autocommit(ctx, "insert webhook", func(ctx context.Context, q querier) error {
-		return q.QueryRowContext(ctx, `INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`,
+		return q.QueryRowContext(ctx, qInsertWebhook,
 			w.Provider, w.EventID, string(headers), w.Body, w.Parsed, s.t(w.ReceivedAt), w.Outcome, w.Note).Scan(&id)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -1216,7 +1215,7 @@ func (s *Store) GetWebhook(ctx context.Context, provider, eventID string) (*stor
 // makes it due again at next. A missing item is payrouter.ErrNotExist.
 func (s *Store) RetryWebhook(ctx context.Context, id int64, note string, next time.Time) error {
 	return s.execOne(ctx, fmt.Sprintf("retry webhook %d", id),
-		`UPDATE inbox SET attempts = attempts + 1, note = ?, next_at = ? WHERE id = ? AND outcome = ''`, note, s.t(next), id)
+		qRetryWebhook, note, s.t(next), id)
 }
 
 func (s *Store) listWebhooks(ctx context.Context, what, query string, args ...any) ([]store.InboxItem, error) {
@@ -1259,7 +1258,7 @@ func (s *Store) FinishWebhook(ctx context.Context, id int64, outcome, note strin
 		return errors.New("store: finish webhook: empty outcome")
 	}
 	return s.execOne(ctx, fmt.Sprintf("finish webhook %d", id),
-		`UPDATE inbox SET outcome = ?, note = ?, processed_at = ? WHERE id = ?`, outcome, note, s.t(now), id)
+		qFinishWebhook, outcome, note, s.t(now), id)
 }
 
 // --- anomalies ---
@@ -1274,8 +1273,7 @@ func (s *Store) RecordAnomaly(ctx context.Context, a *store.Anomaly) error {
 	}
 	var id int64
 	err := s.autocommit(ctx, "record anomaly", func(ctx context.Context, q querier) error {
-		return q.QueryRowContext(ctx, `INSERT INTO anomalies (kind, payment_id, provider, detail, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`, a.Kind, a.PaymentID, a.Provider, a.Detail, s.t(a.CreatedAt)).Scan(&id)
+		return q.QueryRowContext(ctx, qRecordAnomaly, a.Kind, a.PaymentID, a.Provider, a.Detail, s.t(a.CreatedAt)).Scan(&id)
 	})
 	a.ID = id
 	if err != nil {
