@@ -91,6 +91,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		VisibleEvents:        visibleEvents(base),
 		IsDuplicateReference: isDuplicateReference,
 		Time:                 func(t time.Time) any { return t },
+		Pipeline:             newPipeline(db, base),
 	})
 	return &Store{st}, nil
 }

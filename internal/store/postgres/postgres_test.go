@@ -105,7 +105,35 @@ var testTime = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 // past an event that appears later (the reason the global advisory lock
 // existed). The older transaction writes its event as the store does:
 // seq = base + 1024 × its transaction id.
+//
+// The younger write runs both ways the store writes events: statement by
+// statement (UpdatePayment, seqs from nextSeqs) and pipelined
+// (UpdatePaymentWith with Current, seqs drawn in the INSERT).
 func TestEventWatermark(t *testing.T) {
+	now := testTime
+	advance := func(p *payrouter.Payment) error {
+		_, err := p.Advance(payrouter.StatusSucceeded, now)
+		return err
+	}
+	t.Run("statements", func(t *testing.T) {
+		testEventWatermark(t, func(s *postgres.Store, id string) error {
+			_, err := s.UpdatePayment(context.Background(), id, advance)
+			return err
+		})
+	})
+	t.Run("pipelined", func(t *testing.T) {
+		testEventWatermark(t, func(s *postgres.Store, id string) error {
+			cur, err := s.GetPayment(context.Background(), "", id)
+			if err != nil {
+				return err
+			}
+			_, err = s.UpdatePaymentWith(context.Background(), id, advance, store.UpdateOptions{Current: cur})
+			return err
+		})
+	})
+}
+
+func testEventWatermark(t *testing.T, updateYoung func(s *postgres.Store, id string) error) {
 	s := openFresh(t)
 	ctx := context.Background()
 	now := testTime
@@ -128,10 +156,7 @@ func TestEventWatermark(t *testing.T) {
 	if err := old.QueryRowContext(ctx, `SELECT base + 1024 * pg_current_xact_id()::text::bigint FROM event_seq_base`).Scan(&oldSeq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdatePayment(ctx, "pay_young", func(p *payrouter.Payment) error {
-		_, err := p.Advance(payrouter.StatusSucceeded, now)
-		return err
-	}); err != nil {
+	if err := updateYoung(s, "pay_young"); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := s.ListEvents(ctx, "", 0, 100)
@@ -157,5 +182,59 @@ func TestEventWatermark(t *testing.T) {
 	}
 	if len(evs) != 2 || evs[0].PaymentID != "pay_old" || evs[1].PaymentID != "pay_young" {
 		t.Fatalf("events after the older commit = %+v; want pay_old's then pay_young's", evs)
+	}
+}
+
+// TestPipelinedEvents: events written by the pipelined paths (a create
+// with pending events, an optimistic update with two) get seqs in their
+// transaction's block (base + 1024 × xid + i, consecutive within it) and
+// ids as payrouter.EventID makes them.
+func TestPipelinedEvents(t *testing.T) {
+	s := openFresh(t)
+	ctx := context.Background()
+	now := testTime
+	p := &payrouter.Payment{ID: "pay_1", MerchantID: "m1", Reference: "r1", Status: payrouter.StatusProcessing,
+		Amount: 1000, Currency: "USD", Method: payrouter.MethodCard, Provider: "stripe",
+		Capture: payrouter.CaptureAutomatic, CreatedAt: now, UpdatedAt: now}
+	if _, err := p.Advance(payrouter.StatusRequiresAction, now); err != nil {
+		t.Fatal(err)
+	}
+	claim := store.IdempotencyClaim{MerchantID: "m1", Key: "k1", RequestHash: "h1", Now: now}
+	if rec, err := s.CreatePaymentClaiming(ctx, p, claim); rec != nil || err != nil {
+		t.Fatalf("CreatePaymentClaiming = %v, %v", rec, err)
+	}
+	saved, err := s.UpdatePaymentWith(ctx, p.ID, func(q *payrouter.Payment) error {
+		if _, err := q.Advance(payrouter.StatusAuthorized, now); err != nil {
+			return err
+		}
+		_, err := q.Advance(payrouter.StatusSucceeded, now)
+		return err
+	}, store.UpdateOptions{Current: p})
+	if err != nil {
+		t.Fatalf("UpdatePaymentWith: %v", err)
+	}
+	if saved.Revision() != 2 {
+		t.Errorf("revision after the update = %d, want 2", saved.Revision())
+	}
+	var base int64
+	if err := s.Writer().QueryRowContext(ctx, `SELECT base FROM event_seq_base`).Scan(&base); err != nil {
+		t.Fatal(err)
+	}
+	var evs []payrouter.Event
+	for deadline := time.Now().Add(10 * time.Second); len(evs) < 3 && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if evs, err = s.ListEvents(ctx, "m1", 0, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(evs) != 3 {
+		t.Fatalf("events = %+v; want the create's and the update's two", evs)
+	}
+	for _, e := range evs {
+		if e.ID != payrouter.EventID(e.Seq) || e.PaymentID != p.ID || (e.Seq-base)%1024 > 1 {
+			t.Errorf("event %+v: want id %s, payment %s, index 0 or 1 in its transaction's block", e, payrouter.EventID(e.Seq), p.ID)
+		}
+	}
+	if (evs[0].Seq-base)%1024 != 0 || evs[2].Seq != evs[1].Seq+1 || (evs[1].Seq-base)/1024 == (evs[0].Seq-base)/1024 {
+		t.Errorf("seqs %d, %d, %d: want the create's first in its block, the update's two consecutive in another", evs[0].Seq, evs[1].Seq, evs[2].Seq)
 	}
 }
