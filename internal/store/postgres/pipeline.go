@@ -38,6 +38,8 @@ func (pl *pipeline) InsertEvent(i int, vals []any) (sqlstore.Stmt, error) {
 	return sqlstore.Stmt{Query: pl.qInsertEvent, Args: append([]any{i}, vals...)}, nil
 }
 
+func (pl *pipeline) MaxEvents() int { return seqsPerXact }
+
 func (pl *pipeline) IsTakenKey(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505" && e.ConstraintName == "idempotency_pkey"

@@ -35,6 +35,15 @@ type Store struct {
 // queue on its row lock, not on the pool.
 const maxConns = 20
 
+// Pipelined group commit (sqlstore.Dialect.PipelineGroup): committers,
+// and writes per transaction. A few committers keep the server's two
+// cores busy while each sends one group; the cap bounds a group's locks
+// and the work a rolled-back group repeats.
+const (
+	pipelineGroup = 3
+	pipelineBatch = 32
+)
+
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string; search_path may be given as a parameter) and applies the embedded
 // migrations to the current schema.
@@ -92,6 +101,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		IsDuplicateReference: isDuplicateReference,
 		Time:                 func(t time.Time) any { return t },
 		Pipeline:             newPipeline(db, base),
+		PipelineGroup:        pipelineGroup,
+		PipelineBatch:        pipelineBatch,
 	})
 	return &Store{st}, nil
 }

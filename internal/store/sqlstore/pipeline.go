@@ -46,6 +46,8 @@ type Pipeline interface {
 	// NextSeqs would draw them for the first events of a transaction. vals
 	// are the columns after seq and id (see Store.eventValues).
 	InsertEvent(i int, vals []any) (Stmt, error)
+	// MaxEvents is how many events one transaction may insert.
+	MaxEvents() int
 	// IsTakenKey reports whether err is a unique violation of the
 	// idempotency table's primary key (qClaimOrFail on a taken key).
 	IsTakenKey(err error) bool
@@ -72,11 +74,18 @@ const qClaimOrFail = `INSERT INTO idempotency (merchant_id, key, request_hash, p
 func (s *Store) pipelined() bool { return s.d.Pipeline != nil && s.gc == nil }
 
 // pipeWrite is a pipelined write being built: statements and, for each,
-// what its error is about.
+// what its error is about. Its events' statements are made by stmts, which
+// numbers them from an offset: a pipelined group commit (pipegroup.go)
+// puts several writes' events in one transaction.
 type pipeWrite struct {
-	s     *Store
-	stmts []Stmt
-	whats []string
+	s      *Store
+	stmts  []Stmt // an event's: Query "", Args its values (eventValues)
+	whats  []string
+	events int
+	// guarded: statement 0 must affect one row, else nothing may be
+	// committed (the optimistic update's version check).
+	guarded bool
+	key     string // the payment id: a group orders its locks by it
 }
 
 func (w *pipeWrite) add(what, query string, args ...any) {
@@ -90,17 +99,31 @@ func (w *pipeWrite) children(p *payrouter.Payment, oldA []payrouter.Attempt, old
 	}
 }
 
-func (w *pipeWrite) events(p *payrouter.Payment, events []payrouter.Event) error {
+func (w *pipeWrite) addEvents(p *payrouter.Payment, events []payrouter.Event) {
 	now := time.Now()
-	for i, e := range events {
-		st, err := w.s.d.Pipeline.InsertEvent(i, w.s.eventValues(p, e, now))
-		if err != nil {
-			return fmt.Errorf("store: payment %s: event seq: %w", p.ID, err)
-		}
-		w.stmts = append(w.stmts, st)
+	for _, e := range events {
+		w.stmts = append(w.stmts, Stmt{Args: w.s.eventValues(p, e, now)})
 		w.whats = append(w.whats, "insert event")
 	}
-	return nil
+	w.events += len(events)
+}
+
+// build appends w's statements to out, its events numbered from offset in
+// their transaction.
+func (w *pipeWrite) build(out []Stmt, offset int) ([]Stmt, error) {
+	i := offset
+	for _, st := range w.stmts {
+		if st.Query == "" {
+			ev, err := w.s.d.Pipeline.InsertEvent(i, st.Args)
+			if err != nil {
+				return out, err
+			}
+			i++
+			st = ev
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // err wraps a pipeline's error as the statement-by-statement path would.
@@ -122,19 +145,28 @@ func (w *pipeWrite) err(p *payrouter.Payment, op string, err error) error {
 	}
 }
 
-// createClaimingPipelined is CreatePaymentClaiming in one round trip.
+// createClaimingPipelined is CreatePaymentClaiming in one round trip (or
+// a share of a group's).
 func (s *Store) createClaimingPipelined(ctx context.Context, p *payrouter.Payment, c store.IdempotencyClaim, args []any, events []payrouter.Event) (*store.IdempotencyRecord, error) {
-	w := &pipeWrite{s: s}
+	w := &pipeWrite{s: s, key: p.ID}
 	w.add("claim idempotency key", qClaimOrFail, c.MerchantID, c.Key, c.RequestHash, p.ID, s.t(c.Now))
 	w.add("payment", qInsertPayment, args...)
 	w.children(p, nil, nil)
-	if err := w.events(p, events); err != nil {
-		return nil, err
+	w.addEvents(p, events)
+	if done, err := s.pg.do(ctx, w); err != nil {
+		return nil, fmt.Errorf("store: create payment %s: %w", p.ID, err)
+	} else if done {
+		p.SetRevision(1)
+		return nil, nil
+	}
+	stmts, err := w.build(nil, 0)
+	if err != nil {
+		return nil, fmt.Errorf("store: payment %s: event seq: %w", p.ID, err)
 	}
 	// As in ClaimIdempotencyKey: a record released between our failed
 	// claim and our read is gone, so claim again.
 	for range 5 {
-		_, err := s.d.Pipeline.Exec(ctx, w.stmts)
+		_, err := s.d.Pipeline.Exec(ctx, stmts)
 		if err == nil {
 			p.SetRevision(1)
 			return nil, nil
@@ -154,15 +186,14 @@ func (s *Store) createClaimingPipelined(ctx context.Context, p *payrouter.Paymen
 }
 
 // updateFastPipelined writes fast (UpdatePaymentWith's optimistic path) in
-// two round trips. done is false, with nothing written, when the stored
-// version is no longer fast's: the caller then takes the locked path.
+// two round trips (or a share of a group's). done is false, with nothing
+// written, when the stored version is no longer fast's: the caller then
+// takes the locked path.
 func (s *Store) updateFastPipelined(ctx context.Context, id string, fast *fastUpdate, c *store.IdempotencyCompletion) (done bool, err error) {
-	w := &pipeWrite{s: s}
+	w := &pipeWrite{s: s, key: id, guarded: true}
 	w.add("payment", qUpdatePaymentIfVersion, append(fast.args[2:], id, fast.rev)...)
 	w.children(fast.p, fast.oldA, fast.oldR)
-	if err := w.events(fast.p, fast.events); err != nil {
-		return false, err
-	}
+	w.addEvents(fast.p, fast.events)
 	if c != nil {
 		body := fast.body
 		if body == nil {
@@ -170,7 +201,17 @@ func (s *Store) updateFastPipelined(ctx context.Context, id string, fast *fastUp
 		}
 		w.add("complete idempotency key", qCompleteIdempotency, c.Status, body, c.MerchantID, c.Key)
 	}
-	rows, committed, err := s.d.Pipeline.ExecCommitIf(ctx, w.stmts, func(rows []int64) bool { return rows[0] == 1 })
+	if done, err := s.pg.do(ctx, w); err != nil {
+		return false, fmt.Errorf("store: update payment %s: %w", id, err)
+	} else if done {
+		fast.p.SetRevision(fast.rev + 1)
+		return true, nil
+	}
+	stmts, err := w.build(nil, 0)
+	if err != nil {
+		return false, fmt.Errorf("store: payment %s: event seq: %w", id, err)
+	}
+	rows, committed, err := s.d.Pipeline.ExecCommitIf(ctx, stmts, func(rows []int64) bool { return rows[0] == 1 })
 	if len(rows) > 0 && rows[0] == 0 {
 		// Stale: whatever the statements after the update did (or failed
 		// at) was rolled back.

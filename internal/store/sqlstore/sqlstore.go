@@ -59,6 +59,10 @@ type Dialect struct {
 	// CreatePaymentClaiming and of UpdatePaymentWith's optimistic path
 	// together instead of one round trip each (see pipeline.go).
 	Pipeline Pipeline
+	// PipelineGroup > 0 (with Pipeline) runs that many committers that
+	// send the pipelined writes queued meanwhile, up to PipelineBatch of
+	// them, as one transaction (see pipegroup.go).
+	PipelineGroup, PipelineBatch int
 }
 
 // Store implements store.Store over database/sql.
@@ -69,6 +73,7 @@ type Store struct {
 
 	qLoadForUpdate string
 	gc             *groupCommitter // nil without Dialect.GroupCommit
+	pg             *pipeGroup      // nil without Dialect.PipelineGroup
 	// prepared holds the write path's statements after Prepare, keyed by
 	// query text; it is not modified afterwards, so reads need no lock.
 	prepared map[string]*sql.Stmt
@@ -92,6 +97,9 @@ func New(w, r *sql.DB, d Dialect) *Store {
 			_, err := s.txExec(ctx, tx, query)
 			return err
 		})
+	}
+	if s.pipelined() && d.PipelineGroup > 0 && d.PipelineBatch > 1 {
+		s.pg = newPipeGroup(d.Pipeline, d.PipelineGroup, d.PipelineBatch, d.Pipeline.MaxEvents())
 	}
 	return s
 }
@@ -1320,6 +1328,7 @@ func (s *Store) Close() error {
 	if s.gc != nil {
 		s.gc.close()
 	}
+	s.pg.close()
 	err := s.closePrepared()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
