@@ -71,6 +71,13 @@ func (pl *pipeline) Exec(ctx context.Context, stmts []sqlstore.Stmt) ([]int64, e
 			tag, err := br.Exec()
 			if err != nil {
 				br.Close()
+				// Only the server's answer to statement i proves the
+				// implicit transaction did not commit; a broken connection
+				// may have lost the answers to a commit.
+				var pe *pgconn.PgError
+				if !errors.As(err, &pe) {
+					i = -1
+				}
 				return &sqlstore.StmtError{Index: i, Err: err}
 			}
 			rows = append(rows, tag.RowsAffected())

@@ -197,14 +197,25 @@ func (g *pipeGroup) run(batch []*pipeOp) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pipeGroupTimeout)
 	defer cancel()
-	_, committed, err := g.pl.ExecCommitIf(ctx, stmts, func(rows []int64) bool {
-		for _, i := range guards {
-			if rows[i] != 1 {
-				return false
+	var (
+		committed bool
+		err       error
+	)
+	if len(guards) == 0 {
+		// Creates only: nothing to check before the commit, so one round
+		// trip (an implicit transaction).
+		_, err = g.pl.Exec(ctx, stmts)
+		committed = err == nil
+	} else {
+		_, committed, err = g.pl.ExecCommitIf(ctx, stmts, func(rows []int64) bool {
+			for _, i := range guards {
+				if rows[i] != 1 {
+					return false
+				}
 			}
-		}
-		return true
-	})
+			return true
+		})
+	}
 	var se *StmtError
 	switch {
 	case committed:
@@ -212,8 +223,8 @@ func (g *pipeGroup) run(batch []*pipeOp) {
 			op.done = true
 		}
 	case err == nil || (errors.As(err, &se) && se.Index >= 0):
-		// Rolled back (a stale update, a failed statement; COMMIT was
-		// never sent): each write runs again on its own.
+		// Rolled back (a stale update, a failed statement, answered
+		// before the commit): each write runs again on its own.
 	default:
 		for _, op := range ops {
 			op.err = err

@@ -53,8 +53,9 @@ type Pipeline interface {
 	IsTakenKey(err error) bool
 }
 
-// StmtError is the failure of statement Index of a pipelined write (-1: of
-// the transaction itself: connection, begin, commit).
+// StmtError is the failure of statement Index of a pipelined write, which
+// then wrote nothing; Index -1: of the transaction itself (connection,
+// begin, commit), whose outcome may be unknown.
 type StmtError struct {
 	Index int
 	Err   error
