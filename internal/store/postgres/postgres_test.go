@@ -24,7 +24,7 @@ import (
 
 // openFresh opens a store in a new schema of the PAYROUTER_TEST_POSTGRES
 // database, dropped at cleanup, so concurrent runs never collide.
-func openFresh(t *testing.T) *postgres.Store {
+func openFresh(t testing.TB) *postgres.Store {
 	t.Helper()
 	dsn := os.Getenv("PAYROUTER_TEST_POSTGRES")
 	if dsn == "" {
@@ -59,7 +59,7 @@ func openFresh(t *testing.T) *postgres.Store {
 	return s
 }
 
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return dsn + " search_path=" + schema
