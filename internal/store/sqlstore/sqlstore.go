@@ -55,6 +55,14 @@ type Dialect struct {
 	// single writer connection (SQLite); 0 gives every write its own
 	// transaction.
 	GroupCommit int
+	// Pipeline, when set (and without GroupCommit), sends the statements of
+	// CreatePaymentClaiming and of UpdatePaymentWith's optimistic path
+	// together instead of one round trip each (see pipeline.go).
+	Pipeline Pipeline
+	// PipelineGroup > 0 (with Pipeline) runs that many committers that
+	// send the pipelined writes queued meanwhile, up to PipelineBatch of
+	// them, as one transaction (see pipegroup.go).
+	PipelineGroup, PipelineBatch int
 }
 
 // Store implements store.Store over database/sql.
@@ -65,6 +73,7 @@ type Store struct {
 
 	qLoadForUpdate string
 	gc             *groupCommitter // nil without Dialect.GroupCommit
+	pg             *pipeGroup      // nil without Dialect.PipelineGroup
 	// prepared holds the write path's statements after Prepare, keyed by
 	// query text; it is not modified afterwards, so reads need no lock.
 	prepared map[string]*sql.Stmt
@@ -92,6 +101,9 @@ func New(w, r *sql.DB, d Dialect) *Store {
 			_, err := s.txExec(ctx, tx, query)
 			return err
 		})
+	}
+	if s.pipelined() && d.PipelineGroup > 0 && d.PipelineBatch > 1 {
+		s.pg = newPipeGroup(d.Pipeline, d.PipelineGroup, d.PipelineBatch, d.Pipeline.MaxEvents())
 	}
 	return s
 }
@@ -333,6 +345,9 @@ func (s *Store) CreatePaymentClaiming(ctx context.Context, p *payrouter.Payment,
 		return nil, err
 	}
 	events := p.PendingEvents()
+	if s.pipelined() {
+		return s.createClaimingPipelined(ctx, p, c, args, events)
+	}
 	// As in ClaimIdempotencyKey: a record released between our failed
 	// insert and our read is gone, so claim again.
 	for range 5 {
@@ -397,6 +412,16 @@ func (s *Store) UpdatePaymentWith(ctx context.Context, id string, fn func(p *pay
 	var fast *fastUpdate
 	if cur := opts.Current; cur != nil && cur.ID == id && cur.Revision() > 0 {
 		fast = s.prepareFast(cur, fn, opts.Complete)
+	}
+	if fast != nil && s.pipelined() {
+		done, err := s.updateFastPipelined(ctx, id, fast, opts.Complete)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return fast.p, nil
+		}
+		fast = nil // the version moved: the locked path below
 	}
 	var p *payrouter.Payment
 	// With Current, fn may already run twice (documented); p is set anew
@@ -587,36 +612,46 @@ func (s *Store) complete(ctx context.Context, tx *sql.Tx, c *store.IdempotencyCo
 // loaded ones (rows are keyed by their position in the slice) and deletes
 // rows beyond the new length.
 func (s *Store) writeChildren(ctx context.Context, tx *sql.Tx, p *payrouter.Payment, oldA []payrouter.Attempt, oldR []payrouter.Refund) error {
+	for _, w := range s.childWrites(p, oldA, oldR) {
+		if _, err := s.txExec(ctx, tx, w.query, w.args...); err != nil {
+			return fmt.Errorf("store: payment %s: %s: %w", p.ID, w.what, err)
+		}
+	}
+	return nil
+}
+
+// childWrite is one statement of writeChildren (? placeholders).
+type childWrite struct {
+	query string
+	args  []any
+	what  string // for its error
+}
+
+// childWrites lists writeChildren's statements, so a pipelined write can
+// send them with the rest of its transaction.
+func (s *Store) childWrites(p *payrouter.Payment, oldA []payrouter.Attempt, oldR []payrouter.Refund) []childWrite {
+	var ws []childWrite
 	for i, a := range p.Attempts {
 		if i < len(oldA) && oldA[i] == a {
 			continue
 		}
-		if _, err := s.txExec(ctx, tx, qUpsertAttempt,
-			p.ID, i, a.N, a.Provider, a.ProviderPaymentID, a.IdempotencyKey, string(a.Status),
-			a.ErrorClass, a.ErrorCode, a.ErrorMessage, a.ExpectedFee, a.LatencyMS, s.t(a.StartedAt)); err != nil {
-			return fmt.Errorf("store: payment %s: write attempt %d: %w", p.ID, i, err)
-		}
+		ws = append(ws, childWrite{qUpsertAttempt, []any{p.ID, i, a.N, a.Provider, a.ProviderPaymentID, a.IdempotencyKey, string(a.Status),
+			a.ErrorClass, a.ErrorCode, a.ErrorMessage, a.ExpectedFee, a.LatencyMS, s.t(a.StartedAt)}, fmt.Sprintf("write attempt %d", i)})
 	}
 	if len(oldA) > len(p.Attempts) {
-		if _, err := s.txExec(ctx, tx, qDeleteAttempts, p.ID, len(p.Attempts)); err != nil {
-			return fmt.Errorf("store: payment %s: delete attempts: %w", p.ID, err)
-		}
+		ws = append(ws, childWrite{qDeleteAttempts, []any{p.ID, len(p.Attempts)}, "delete attempts"})
 	}
 	for i, r := range p.Refunds {
 		if i < len(oldR) && oldR[i] == r {
 			continue
 		}
-		if _, err := s.txExec(ctx, tx, qUpsertRefund,
-			p.ID, i, r.ID, r.Amount, r.Reason, string(r.Status), r.ProviderRefundID, r.FailureCode, s.t(r.CreatedAt)); err != nil {
-			return fmt.Errorf("store: payment %s: write refund %d: %w", p.ID, i, err)
-		}
+		ws = append(ws, childWrite{qUpsertRefund, []any{p.ID, i, r.ID, r.Amount, r.Reason, string(r.Status), r.ProviderRefundID,
+			r.FailureCode, s.t(r.CreatedAt)}, fmt.Sprintf("write refund %d", i)})
 	}
 	if len(oldR) > len(p.Refunds) {
-		if _, err := s.txExec(ctx, tx, qDeleteRefunds, p.ID, len(p.Refunds)); err != nil {
-			return fmt.Errorf("store: payment %s: delete refunds: %w", p.ID, err)
-		}
+		ws = append(ws, childWrite{qDeleteRefunds, []any{p.ID, len(p.Refunds)}, "delete refunds"})
 	}
-	return nil
+	return ws
 }
 
 // insertEvents writes the payment's pending events with fresh sequence
@@ -631,25 +666,31 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *payrouter.Payme
 	}
 	now := time.Now()
 	for i, e := range events {
-		if e.CreatedAt.IsZero() {
-			e.CreatedAt = now
-		}
-		if e.PaymentID == "" {
-			e.PaymentID = p.ID
-		}
-		if e.MerchantID == "" {
-			e.MerchantID = p.MerchantID
-		}
-		data := e.Data
-		if len(data) == 0 {
-			data = json.RawMessage("null")
-		}
-		if _, err := s.txExec(ctx, tx, qInsertEvent, seqs[i], payrouter.EventID(seqs[i]), e.MerchantID, e.PaymentID,
-			string(e.Type), s.t(e.CreatedAt), string(data)); err != nil {
+		args := append([]any{seqs[i], payrouter.EventID(seqs[i])}, s.eventValues(p, e, now)...)
+		if _, err := s.txExec(ctx, tx, qInsertEvent, args...); err != nil {
 			return fmt.Errorf("store: payment %s: insert event: %w", p.ID, err)
 		}
 	}
 	return nil
+}
+
+// eventValues are an event's columns after seq and id: merchant, payment,
+// type, created_at (a zero one becomes now) and data.
+func (s *Store) eventValues(p *payrouter.Payment, e payrouter.Event, now time.Time) []any {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now
+	}
+	if e.PaymentID == "" {
+		e.PaymentID = p.ID
+	}
+	if e.MerchantID == "" {
+		e.MerchantID = p.MerchantID
+	}
+	data := e.Data
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return []any{e.MerchantID, e.PaymentID, string(e.Type), s.t(e.CreatedAt), string(data)}
 }
 
 // nextSeqs reserves n event sequence numbers in tx: from the group
@@ -1327,6 +1368,7 @@ func (s *Store) Close() error {
 	if s.gc != nil {
 		s.gc.close()
 	}
+	s.pg.close()
 	err := s.closePrepared()
 	if s.r.DB != s.w {
 		err = errors.Join(err, s.r.close())
