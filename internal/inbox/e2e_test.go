@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +25,7 @@ import (
 	"github.com/payrouter/payrouter/internal/store/sqlite"
 	"github.com/payrouter/payrouter/providers/midtrans"
 	"github.com/payrouter/payrouter/providers/stripe"
+	"github.com/payrouter/payrouter/router"
 	"github.com/payrouter/payrouter/webhooksig"
 )
 
@@ -533,4 +536,84 @@ func TestRelabelledMidtransNotificationInSandbox(t *testing.T) {
 
 func midtransSignature(order, code, gross string) string {
 	return midtrans.SignatureKey(order, code, gross, sandboxMidtransKey)
+}
+
+// A new webhook is applied before it is stored (Receive stores it with its
+// outcome in one write). The process dying in between leaves the payment
+// updated and the webhook unstored: the provider, never answered, delivers
+// again, and that delivery must be a no-op that stores the item.
+func TestCrashAfterApplyBeforeStoreRedeliveryIsNoop(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "p.db")
+	ti := apptest.StartSandbox(t, dsn, nil)
+	p := threeDS(t, ti, "crash-2")
+	ti.Stop()
+
+	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_crash_2", p, "succeeded", time.Now())
+	parser, err := stripe.New(stripe.Config{Name: "stripe", SecretKey: "sk_test_x", WebhookSecret: sandboxStripeWebhookSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := parser.ParseWebhook(h, body, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Provider = "stripe"
+	st, err := sqlite.Open(ctx, dsn, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := router.New(st, nil, nil, router.Options{}, nil).ApplyNotification(ctx, n); err != nil || out != router.OutcomeApplied {
+		t.Fatalf("apply = %q, %v", out, err)
+	}
+	if _, err := st.GetWebhook(ctx, "stripe", n.EventID); !errors.Is(err, payrouter.ErrNotExist) {
+		t.Fatalf("webhook stored before the redelivery: %v", err)
+	}
+	st.Close()
+
+	ti2 := apptest.StartSandbox(t, dsn, nil)
+	if code, b := postWebhook(t, ti2, body, h); code != 200 || !bytes.Contains([]byte(b), []byte(`"stale"`)) {
+		t.Fatalf("redelivery: %d %s, want 200 stale", code, b)
+	}
+	if evs := eventTypes(t, ti2, p.ID); count(evs, payrouter.EventSuccess) != 1 {
+		t.Errorf("events = %v, want one payment_success", evs)
+	}
+	if code, b := postWebhook(t, ti2, body, h); code != 200 || !bytes.Contains([]byte(b), []byte(`"duplicate"`)) {
+		t.Errorf("third delivery: %d %s, want 200 duplicate", code, b)
+	}
+}
+
+// Concurrent deliveries of one new event: each is answered 200, the
+// payment succeeds once, and one item is stored.
+func TestConcurrentDeliveriesApplyOnce(t *testing.T) {
+	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
+	p := threeDS(t, ti, "conc-1")
+	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_conc_1", p, "succeeded", time.Now())
+	const n = 8
+	var wg sync.WaitGroup
+	outs := make([]string, n)
+	codes := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], outs[i] = postWebhook(t, ti, body, h)
+		}()
+	}
+	wg.Wait()
+	applied := 0
+	for i := range n {
+		if codes[i] != 200 {
+			t.Errorf("delivery %d: %d %s", i, codes[i], outs[i])
+		}
+		if strings.Contains(outs[i], `"applied"`) {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Errorf("%d deliveries applied, want 1: %v", applied, outs)
+	}
+	if evs := eventTypes(t, ti, p.ID); count(evs, payrouter.EventSuccess) != 1 {
+		t.Errorf("events = %v, want one payment_success", evs)
+	}
 }

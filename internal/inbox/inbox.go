@@ -174,26 +174,56 @@ func (in *Inbox) Receive(ctx context.Context, provider string, remote netip.Addr
 			item.Headers[k] = v
 		}
 	}
+	prev, err := in.store.GetWebhook(ctx, provider, n.EventID)
+	switch {
+	case err == nil && prev.Outcome != "":
+		in.Duplicates.Add(1)
+		return Result{EventID: n.EventID, Outcome: OutcomeDuplicate, Duplicate: true}, nil
+	case err == nil:
+		// Still pending: the provider's redelivery is the moment to look again.
+		outcome, _ := in.process(context.WithoutCancel(ctx), prev, n)
+		return Result{EventID: n.EventID, Outcome: outcome}, nil
+	case !errors.Is(err, payrouter.ErrNotExist):
+		return Result{}, fmt.Errorf("inbox: read stored %s webhook: %w", provider, err)
+	}
+	return in.receiveNew(context.WithoutCancel(ctx), item, n)
+}
+
+// receiveNew applies a webhook not stored yet, then stores it with its
+// outcome: one write besides the payment's instead of two (store, then
+// mark done). Applying first is safe: the provider gets its 200 only once
+// the item is stored, and until then a crash only means a redelivery,
+// which applies again as a no-op (dedupe is by what was applied). An item
+// left pending (unconfirmed, or applying failed) is stored pending and due
+// later, as before.
+func (in *Inbox) receiveNew(ctx context.Context, item *store.InboxItem, n *providers.Notification) (Result, error) {
+	outcome, applyErr := in.apply.ApplyNotification(ctx, n)
+	finished := applyErr == nil && outcome != outcomeUnconfirmed
+	if finished {
+		item.Outcome = outcome
+	}
 	inserted, err := in.store.InsertWebhook(ctx, item)
 	if err != nil {
-		in.log.Error("webhook not stored", "provider", provider, "err", err)
-		return Result{}, fmt.Errorf("inbox: store %s webhook: %w", provider, err)
+		in.log.Error("webhook not stored", "provider", item.Provider, "err", err)
+		return Result{}, fmt.Errorf("inbox: store %s webhook: %w", item.Provider, err)
 	}
-	if inserted {
-		in.Received.Add(1)
-	} else {
-		prev, err := in.store.GetWebhook(ctx, provider, n.EventID)
-		if err != nil {
-			return Result{}, fmt.Errorf("inbox: read stored %s webhook: %w", provider, err)
-		}
-		if prev.Outcome != "" {
-			in.Duplicates.Add(1)
-			return Result{EventID: n.EventID, Outcome: OutcomeDuplicate, Duplicate: true}, nil
-		}
-		// Still pending: the provider's redelivery is the moment to look again.
-		item = prev
+	if !inserted {
+		// A concurrent delivery of the same event stored it first; what
+		// this one applied was applied (idempotently) either way.
+		in.Duplicates.Add(1)
+		return Result{EventID: n.EventID, Outcome: OutcomeDuplicate, Duplicate: true}, nil
 	}
-	outcome, _ := in.process(context.WithoutCancel(ctx), item, n)
+	in.Received.Add(1)
+	now := in.Now().UTC()
+	switch {
+	case applyErr != nil:
+		in.log.Warn("webhook stored, applying later", "provider", item.Provider, "event", item.EventID, "err", applyErr)
+		in.retry(ctx, item, "apply failed: "+applyErr.Error(), now)
+		return Result{EventID: n.EventID, Outcome: OutcomeQueued}, nil
+	case !finished:
+		in.Unconfirmed.Add(1)
+		in.retry(ctx, item, "not confirmed by the provider's status API yet", now)
+	}
 	return Result{EventID: n.EventID, Outcome: outcome}, nil
 }
 

@@ -56,8 +56,8 @@ const (
 		FROM idempotency WHERE merchant_id = ? AND key = ?`
 	qCompleteIdempotency = `UPDATE idempotency SET status = ?, body = ? WHERE merchant_id = ? AND key = ?`
 	// The inbox's and anomalies' writes (group-committed under SQLite).
-	qInsertWebhook = `INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`
+	qInsertWebhook = `INSERT INTO inbox (provider, event_id, headers, body, parsed, received_at, outcome, note, processed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`
 	qFinishWebhook = `UPDATE inbox SET outcome = ?, note = ?, processed_at = ? WHERE id = ?`
 	qRetryWebhook  = `UPDATE inbox SET attempts = attempts + 1, note = ?, next_at = ? WHERE id = ? AND outcome = ''`
 	qRecordAnomaly = `INSERT INTO anomalies (kind, payment_id, provider, detail, created_at)

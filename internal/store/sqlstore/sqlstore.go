@@ -1207,10 +1207,15 @@ func (s *Store) InsertWebhook(ctx context.Context, w *store.InboxItem) (bool, er
 	if w.ReceivedAt.IsZero() {
 		w.ReceivedAt = time.Now()
 	}
+	var processed *time.Time
+	if w.Outcome != "" {
+		now := time.Now()
+		processed = &now
+	}
 	var id int64
 	err = s.autocommit(ctx, "insert webhook", func(ctx context.Context, q querier) error {
 		return q.QueryRowContext(ctx, qInsertWebhook,
-			w.Provider, w.EventID, string(headers), w.Body, w.Parsed, s.t(w.ReceivedAt), w.Outcome, w.Note).Scan(&id)
+			w.Provider, w.EventID, string(headers), w.Body, w.Parsed, s.t(w.ReceivedAt), w.Outcome, w.Note, s.nt(processed)).Scan(&id)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -1241,7 +1246,10 @@ func (s *Store) DueWebhooks(ctx context.Context, now time.Time, limit int) ([]st
 // GetWebhook reads the inbox item of (provider, event id);
 // payrouter.ErrNotExist when there is none.
 func (s *Store) GetWebhook(ctx context.Context, provider, eventID string) (*store.InboxItem, error) {
-	items, err := s.listWebhooks(ctx, "get webhook", `SELECT `+inboxColumns+`
+	// From the read pool: every webhook asks, and under SQLite the writer's
+	// one connection is busy with the group commit. A committed item is
+	// visible there at once.
+	items, err := s.listWebhooksOn(ctx, s.r, "get webhook", `SELECT `+inboxColumns+`
 		FROM inbox WHERE provider = ? AND event_id = ?`, provider, eventID)
 	if err != nil {
 		return nil, err
@@ -1260,7 +1268,11 @@ func (s *Store) RetryWebhook(ctx context.Context, id int64, note string, next ti
 }
 
 func (s *Store) listWebhooks(ctx context.Context, what, query string, args ...any) ([]store.InboxItem, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(query), args...)
+	return s.listWebhooksOn(ctx, s.w, what, query, args...)
+}
+
+func (s *Store) listWebhooksOn(ctx context.Context, q querier, what, query string, args ...any) ([]store.InboxItem, error) {
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
