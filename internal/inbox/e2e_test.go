@@ -583,8 +583,9 @@ func TestCrashAfterApplyBeforeStoreRedeliveryIsNoop(t *testing.T) {
 	}
 }
 
-// Concurrent deliveries of one new event: each is answered 200, the
-// payment succeeds once, and one item is stored.
+// Concurrent deliveries of one new event: each is answered 200, exactly
+// one reports applied (the others stale or duplicate, even when a later
+// applier won the race to store the item), and the payment succeeds once.
 func TestConcurrentDeliveriesApplyOnce(t *testing.T) {
 	ti := apptest.StartSandbox(t, filepath.Join(t.TempDir(), "p.db"), nil)
 	p := threeDS(t, ti, "conc-1")

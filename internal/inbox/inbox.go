@@ -208,9 +208,14 @@ func (in *Inbox) receiveNew(ctx context.Context, item *store.InboxItem, n *provi
 		return Result{}, fmt.Errorf("inbox: store %s webhook: %w", item.Provider, err)
 	}
 	if !inserted {
-		// A concurrent delivery of the same event stored it first; what
-		// this one applied was applied (idempotently) either way.
+		// A concurrent delivery of the same event stored it first. What
+		// this one applied stands (applying is idempotent: of concurrent
+		// deliveries exactly one finds the change to make), so it reports
+		// its own outcome; the stored item keeps the other's.
 		in.Duplicates.Add(1)
+		if finished {
+			return Result{EventID: n.EventID, Outcome: outcome, Duplicate: true}, nil
+		}
 		return Result{EventID: n.EventID, Outcome: OutcomeDuplicate, Duplicate: true}, nil
 	}
 	in.Received.Add(1)
