@@ -192,7 +192,8 @@ func (s *Store) createClaimingPipelined(ctx context.Context, p *payrouter.Paymen
 // takes the locked path.
 func (s *Store) updateFastPipelined(ctx context.Context, id string, fast *fastUpdate, c *store.IdempotencyCompletion) (done bool, err error) {
 	w := &pipeWrite{s: s, key: id, guarded: true}
-	w.add("payment", qUpdatePaymentIfVersion, append(fast.args[2:], id, fast.rev)...)
+	q, args := updateStatement(fast.old, fast.p, fast.args, id, true)
+	w.add("payment", q, append(args, fast.rev)...)
 	w.children(fast.p, fast.oldA, fast.oldR)
 	w.addEvents(fast.p, fast.events)
 	if c != nil {
