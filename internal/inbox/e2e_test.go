@@ -23,6 +23,7 @@ import (
 	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
+	"github.com/payrouter/payrouter/providers"
 	"github.com/payrouter/payrouter/providers/midtrans"
 	"github.com/payrouter/payrouter/providers/stripe"
 	"github.com/payrouter/payrouter/router"
@@ -242,6 +243,21 @@ func TestForgedWebhookRefused(t *testing.T) {
 
 // A crash after the webhook is in the inbox and before it is applied: the
 // next instance on the same store applies it at start (Inbox.Run drains).
+// parseSandboxStripe verifies and parses a sandbox Stripe webhook with the
+// real parser, as Receive does.
+func parseSandboxStripe(t *testing.T, body []byte, h http.Header) *providers.Notification {
+	t.Helper()
+	parser, err := stripe.New(stripe.Config{Name: "stripe", SecretKey: "sk_test_x", WebhookSecret: sandboxStripeWebhookSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := parser.ParseWebhook(h, body, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestCrashAfterInboxWriteProcessedAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "p.db")
@@ -252,14 +268,7 @@ func TestCrashAfterInboxWriteProcessedAfterRestart(t *testing.T) {
 	// What Receive had done when the process died: verified the webhook
 	// with the real parser and stored it with its parsed notification.
 	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_crash_1", p, "succeeded", time.Now())
-	parser, err := stripe.New(stripe.Config{Name: "stripe", SecretKey: "sk_test_x", WebhookSecret: sandboxStripeWebhookSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := parser.ParseWebhook(h, body, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := parseSandboxStripe(t, body, h)
 	parsed, _ := json.Marshal(n)
 	st, err := sqlite.Open(ctx, dsn, sqlite.Options{})
 	if err != nil {
@@ -550,14 +559,7 @@ func TestCrashAfterApplyBeforeStoreRedeliveryIsNoop(t *testing.T) {
 	ti.Stop()
 
 	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_crash_2", p, "succeeded", time.Now())
-	parser, err := stripe.New(stripe.Config{Name: "stripe", SecretKey: "sk_test_x", WebhookSecret: sandboxStripeWebhookSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := parser.ParseWebhook(h, body, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := parseSandboxStripe(t, body, h)
 	n.Provider = "stripe"
 	st, err := sqlite.Open(ctx, dsn, sqlite.Options{})
 	if err != nil {
