@@ -292,6 +292,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Warmup > 0 {
 		gen.phase(ctx, gen.viaRouter, "w", 0, o.Warmup, nil)
 		gen.phase(ctx, gen.direct, "w", 0, o.Warmup, nil)
+		env.flush(ctx)
 	}
 	var router, direct phaseStats
 	rss := &rssSampler{}
@@ -308,8 +309,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		tag := strconv.Itoa(r)
 		direct.add(gen.phase(ctx, gen.direct, "d"+tag, count, dur, nil))
+		lagD := env.flush(ctx)
 		router.add(gen.phase(ctx, gen.viaRouter, "r"+tag, count, dur, rss))
-		fmt.Fprintf(progress, "round %d/%d: direct %d payments, router %d payments\n", r+1, rounds, direct.n(), router.n())
+		lagR := env.flush(ctx)
+		fmt.Fprintf(progress, "round %d/%d: direct %d payments, router %d payments (webhooks still queued drained in %v after direct, %v after router)\n",
+			r+1, rounds, direct.n(), router.n(), lagD.Round(time.Millisecond), lagR.Round(time.Millisecond))
 		if ctx.Err() != nil {
 			break
 		}
@@ -349,6 +353,8 @@ type env struct {
 	mtTrans http.RoundTripper // rewrites midtrans-go's fixed URL to the simulator
 	dir     string
 	webhook atomic.Bool // process webhooks now
+	sims    []*sim.Sim  // in-process simulators, every instance's
+	simBase string      // the simulator process, with --sim-process
 	stopFn  func()
 }
 
@@ -411,7 +417,7 @@ func start(ctx context.Context, o Options) (*env, error) {
 			return nil, err
 		}
 		cfg.SimURL, faults = simBase, nil
-		e.base = simBase
+		e.base, e.simBase = simBase, simBase
 	}
 	for i := range n {
 		a, stop, err := e.startInstance(ctx, cfg, lns[i], faults, log)
@@ -424,6 +430,9 @@ func start(ctx context.Context, o Options) (*env, error) {
 		}
 		stops = append(stops, stop)
 		e.bases = append(e.bases, a.URL)
+		for _, s := range a.Sims {
+			e.sims = append(e.sims, s)
+		}
 	}
 	if e.base == "" {
 		e.base = e.bases[0]
@@ -702,6 +711,33 @@ func setFaults(ctx context.Context, simBase string, faults map[string]sim.Faults
 		}
 	}
 	return nil
+}
+
+// flush waits, between phases and outside their clocks, for the webhooks
+// the simulators still hold: their deliveries lag the API calls (Stripe's
+// go through one goroutine, in order), so the backlog of a fast direct
+// phase would otherwise be posted, and its CPU spent, during the router
+// phase that follows.
+func (e *env) flush(ctx context.Context) time.Duration {
+	start := time.Now()
+	for _, s := range e.sims {
+		if f, ok := s.Backend.(sim.Flusher); ok {
+			f.Flush()
+		}
+	}
+	if e.simBase != "" {
+		for _, name := range []string{"stripe", "midtrans"} {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.simBase+"/sim/"+name+"/_flush", nil)
+			if err != nil {
+				break
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	return time.Since(start)
 }
 
 // routerBase spreads the router side's payments over the instances.

@@ -1,6 +1,6 @@
 // Package sim is the shared core of payrouter's sandbox provider simulators:
 // fault injection, the ledger, idempotent replay, the control API
-// (/_faults, /_ledger, /_pay/{id}, /checkout/{id}) and webhook delivery.
+// (/_faults, /_ledger, /_flush, /_pay/{id}, /checkout/{id}) and webhook delivery.
 // Each provider's simulator (internal/sim/stripesim, …) implements Backend
 // with that provider's real wire format; Mount wraps it with the rest.
 package sim
@@ -83,6 +83,14 @@ func Declined(ctx context.Context) bool {
 	return v
 }
 
+// Flusher is implemented by backends that deliver webhooks asynchronously:
+// Flush returns once every webhook queued so far has been delivered (or
+// given up). POST /sim/{p}/_flush calls it; the bench does between its
+// phases, so that one side's webhook backlog is not served in the other's.
+type Flusher interface {
+	Flush()
+}
+
 // RefundMatcher is implemented by backends that can tell a refund request
 // from the rest: the drop_after_refund fault processes refunds and loses
 // their answers while every other request (charges, status and refund
@@ -159,6 +167,12 @@ func (s *Sim) Mount(mux *http.ServeMux, prefix string) {
 	if st, ok := s.Backend.(Settler); ok && s.Settlement != nil {
 		s.mountSettlement(mux, prefix, st)
 	}
+	mux.HandleFunc("POST "+prefix+"/_flush", func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := s.Backend.(Flusher); ok {
+			f.Flush()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST "+prefix+"/_pay/{id}", s.handlePay)
 	mux.HandleFunc("GET "+prefix+"/checkout/{id}", s.handleCheckout)
 	mux.HandleFunc("POST "+prefix+"/checkout/{id}", s.handleCheckoutPost)

@@ -165,6 +165,22 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Wait blocks until every queued webhook has been delivered (or given up).
 func (b *Backend) Wait() { b.wg.Wait() }
 
+// Flush implements sim.Flusher. It polls rather than waiting on wg: a
+// handler may still be queueing, and a WaitGroup's Add from zero must not
+// race its Wait. The queue is empty and its last post done when the drainer
+// has stopped.
+func (b *Backend) Flush() {
+	for {
+		b.qmu.Lock()
+		idle := !b.draining
+		b.qmu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // ---- auth, idempotency, request parsing ----
 
 type stripeError struct {

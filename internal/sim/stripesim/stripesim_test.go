@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,5 +218,48 @@ func TestLedgerAndPay(t *testing.T) {
 		if !types[want] {
 			t.Errorf("no %s webhook among %v", want, types)
 		}
+	}
+}
+
+// POST /_flush returns once every queued webhook has been delivered, even to
+// a slow receiver (the bench flushes between its phases).
+func TestFlushWaitsForQueuedWebhooks(t *testing.T) {
+	var delivered atomic.Int64
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("POST /hooks", func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(30 * time.Millisecond)
+		delivered.Add(1)
+	})
+	b := stripesim.New(stripesim.Options{WebhookSecret: "whsec_x", Notifier: &sim.Notifier{URL: srv.URL + "/hooks"}, PublicURL: srv.URL + "/sim/stripe"})
+	t.Cleanup(b.Wait)
+	sim.New("stripe", b).Mount(mux, "/sim/stripe")
+	for range 3 {
+		req, _ := http.NewRequest("POST", srv.URL+"/sim/stripe/v1/payment_intents", strings.NewReader(piForm("pm_card_visa").Encode()))
+		req.Header.Set("Authorization", "Bearer sk_test_1")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if n := delivered.Load(); n >= 3 {
+		t.Fatalf("%d webhooks delivered before the flush: the receiver is not slow enough for this test", n)
+	}
+	resp, err := http.Post(srv.URL+"/sim/stripe/_flush", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	atFlush := delivered.Load()
+	if resp.StatusCode != http.StatusNoContent || atFlush < 3 {
+		t.Fatalf("flush = %d with %d webhooks delivered, want 204 and every payment's webhooks", resp.StatusCode, atFlush)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := delivered.Load(); n != atFlush {
+		t.Errorf("%d webhooks delivered after the flush returned, %d at its return", n, atFlush)
 	}
 }
