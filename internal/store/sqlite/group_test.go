@@ -338,6 +338,7 @@ func benchWritePath(b *testing.B, writers int, ordered bool, sync string) {
 	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := router.NewID("pay_")
@@ -368,6 +369,7 @@ func benchWritePath(b *testing.B, writers int, ordered bool, sync string) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/payment")
 }
 
 func randText(n int) string {

@@ -1032,6 +1032,29 @@ func testFindPayment(t *testing.T, s store.Store) {
 	if got, err := s.FindPayment(ctx, "midtrans", "mt-late"); err != nil || got.ID != other.ID {
 		t.Errorf("FindPayment(updated id) = %v, %v; want %s", got, err, other.ID)
 	}
+	// Only the status changes (the lean attempt update), then the provider
+	// and key too (the full one): the lookup follows each.
+	if _, err := s.UpdatePayment(ctx, other.ID, func(p *payrouter.Payment) error {
+		p.Attempts[0].Status = payrouter.AttemptFailed
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindPayment(ctx, "midtrans", "mt-late"); err != nil || got.ID != other.ID || got.Attempts[0].Status != payrouter.AttemptFailed {
+		t.Errorf("FindPayment after a status update = %v, %v; want %s, failed", got, err, other.ID)
+	}
+	if _, err := s.UpdatePayment(ctx, other.ID, func(p *payrouter.Payment) error {
+		p.Attempts[0].Provider, p.Attempts[0].ProviderPaymentID, p.Attempts[0].IdempotencyKey = "xendit", "xe-late", "k-moved"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindPayment(ctx, "xendit", "xe-late"); err != nil || got.ID != other.ID || got.Attempts[0].IdempotencyKey != "k-moved" {
+		t.Errorf("FindPayment(moved attempt) = %v, %v; want %s with its new key", got, err, other.ID)
+	}
+	if got, err := s.FindPayment(ctx, "midtrans", "mt-late"); !errors.Is(err, payrouter.ErrNotExist) {
+		t.Errorf("FindPayment(the attempt's old provider id) = %v, %v; want ErrNotExist", got, err)
+	}
 }
 
 func testDuePayments(t *testing.T, s store.Store) {
