@@ -45,6 +45,7 @@ import (
 
 	"github.com/payrouter/payrouter/internal/app"
 	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/cpustat"
 	"github.com/payrouter/payrouter/internal/sim"
 )
 
@@ -575,7 +576,7 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	}
 	workers := make([]phaseStats, g.opts.Concurrency)
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0 := cpustat.Process()
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
@@ -613,7 +614,7 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 		all.add(workers[i])
 	}
 	all.elapsed = elapsed
-	all.cpu = processCPU() - cpu0
+	all.cpu = cpustat.Process() - cpu0
 	return all
 }
 

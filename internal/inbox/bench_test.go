@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payrouter/payrouter/internal/cpustat"
 	"github.com/payrouter/payrouter/internal/inbox"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
 	"github.com/payrouter/payrouter/providers/stripe"
@@ -81,6 +82,7 @@ func benchIngest(b *testing.B, mode string) {
 	var idx, failed atomic.Int64
 	b.SetParallelism(64) // many providers' deliveries in flight, as in production
 	b.ResetTimer()
+	cpu0 := cpustat.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			hk := hooks[idx.Add(1)-1]
@@ -90,8 +92,10 @@ func benchIngest(b *testing.B, mode string) {
 		}
 	})
 	b.StopTimer()
+	cpu := cpustat.Process() - cpu0
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d webhooks not applied", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "webhooks/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/webhook")
 }

@@ -102,9 +102,16 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		VisibleEvents:        visibleEvents(base),
 		IsDuplicateReference: isDuplicateReference,
 		Time:                 func(t time.Time) any { return t },
-		Pipeline:             newPipeline(db, base),
-		PipelineGroup:        pipelineGroup,
-		PipelineBatch:        pipelineBatch,
+		ChildRows: func(exprs, table, where, orderBy string) string {
+			return `(SELECT coalesce(json_agg(json_build_array(` + exprs + `) ORDER BY ` + orderBy + `), '[]'::json) FROM ` +
+				table + ` WHERE ` + where + `)`
+		},
+		// extract(epoch …) is exact numeric since PostgreSQL 14 (a double before,
+		// still exact to the microsecond for today's dates once rounded).
+		Micros:        func(col string) string { return `(extract(epoch FROM ` + col + `) * 1000000)::bigint` },
+		Pipeline:      newPipeline(db, base),
+		PipelineGroup: pipelineGroup,
+		PipelineBatch: pipelineBatch,
 	})
 	return &Store{st}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter"
+	"github.com/payrouter/payrouter/internal/cpustat"
 	"github.com/payrouter/payrouter/internal/store"
 	"github.com/payrouter/payrouter/internal/store/sqlite"
 	"github.com/payrouter/payrouter/internal/store/sqlstore"
@@ -338,7 +339,7 @@ func benchWritePath(b *testing.B, writers int, ordered bool, sync string) {
 	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cpustat.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := router.NewID("pay_")
@@ -369,7 +370,7 @@ func benchWritePath(b *testing.B, writers int, ordered bool, sync string) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/payment")
+	b.ReportMetric(float64((cpustat.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/payment")
 }
 
 func randText(n int) string {

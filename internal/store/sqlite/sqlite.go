@@ -141,7 +141,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		Prepare:              []string{qLastSeq},
 		IsDuplicateReference: isDuplicateReference,
 		Time:                 func(t time.Time) any { return t.UnixMicro() },
-		GroupCommit:          groupCommit(opts.GroupCommit),
+		// The rows reach json_group_array in the order of the subquery,
+		// which the primary key (payment_id, idx) gives without a sort; an
+		// ORDER BY inside the aggregate would build a temporary table.
+		ChildRows: func(exprs, table, where, orderBy string) string {
+			return `(SELECT json_group_array(json_array(` + exprs + `)) FROM (SELECT * FROM ` + table +
+				` WHERE ` + where + ` ORDER BY ` + orderBy + `))`
+		},
+		Micros:      func(col string) string { return col }, // stored as microseconds
+		GroupCommit: groupCommit(opts.GroupCommit),
 	})
 	if err := st.Ping(ctx); err != nil {
 		st.Close()

@@ -48,6 +48,13 @@ type Dialect struct {
 	IsDuplicateReference func(err error) bool
 	// Time converts a UTC, microsecond-truncated time to a query argument.
 	Time func(t time.Time) any
+	// ChildRows is a scalar subquery: the rows of table matching where as
+	// a JSON array (one JSON array of exprs per row, in orderBy order; []
+	// for none); Micros is a time column as integer microseconds since the
+	// epoch. With them one statement reads a payment with its attempts and
+	// refunds (read.go).
+	ChildRows func(exprs, table, where, orderBy string) string
+	Micros    func(col string) string
 	// GroupCommit > 0 runs the hot write path (payments, idempotency,
 	// inbox, anomalies) through a group committer that puts up to this many
 	// concurrent writes in one transaction, each in its own savepoint, and
@@ -72,8 +79,10 @@ type Store struct {
 	d Dialect
 
 	qLoadForUpdate string
-	gc             *groupCommitter // nil without Dialect.GroupCommit
-	pg             *pipeGroup      // nil without Dialect.PipelineGroup
+	// One-statement reads of a payment with its children (read.go).
+	qGet, qGetMerchant, qFind string
+	gc                        *groupCommitter // nil without Dialect.GroupCommit
+	pg                        *pipeGroup      // nil without Dialect.PipelineGroup
 	// prepared holds the write path's statements after Prepare, keyed by
 	// query text; it is not modified afterwards, so reads need no lock.
 	prepared map[string]*sql.Stmt
@@ -96,6 +105,7 @@ func New(w, r *sql.DB, d Dialect) *Store {
 	// statements itself.
 	s := &Store{w: w, r: &readPool{DB: r, cache: r != w}, d: d,
 		qLoadForUpdate: `SELECT ` + paymentCols + ` FROM payments WHERE id = ?` + d.LockRow}
+	s.qGet, s.qGetMerchant, s.qFind = readQueries(d)
 	if d.GroupCommit > 0 {
 		s.gc = newGroupCommitter(d.BeginWrite, d.GroupCommit, func(ctx context.Context, tx *sql.Tx, query string) error {
 			_, err := s.txExec(ctx, tx, query)
@@ -264,7 +274,8 @@ func referenceFree(p *payrouter.Payment) int {
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanPayment(row rowScanner) (*payrouter.Payment, error) {
+// scanPayment scans paymentCols, then the columns of extra.
+func scanPayment(row rowScanner, extra ...any) (*payrouter.Payment, error) {
 	var (
 		p                        payrouter.Payment
 		status, currency, method string
@@ -273,9 +284,9 @@ func scanPayment(row rowScanner) (*payrouter.Payment, error) {
 		resolveAt, expiresAt     *time.Time
 		version                  int64
 	)
-	err := row.Scan(&p.ID, &p.MerchantID, &p.Reference, &status, &p.Amount, &currency, &method,
+	err := row.Scan(append([]any{&p.ID, &p.MerchantID, &p.Reference, &status, &p.Amount, &currency, &method,
 		&p.Provider, &p.ProviderPaymentID, &p.AmountCaptured, &p.AmountRefunded,
-		timeDest{&created}, timeDest{&updated}, nullTimeDest{&resolveAt}, nullTimeDest{&expiresAt}, &doc, &version)
+		timeDest{&created}, timeDest{&updated}, nullTimeDest{&resolveAt}, nullTimeDest{&expiresAt}, &doc, &version}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -807,58 +818,23 @@ func (s *Store) queryPayments(ctx context.Context, q querier, query string, args
 }
 
 // GetPayment reads payment id; merchantID "" skips the merchant check.
-// A missing payment, or another merchant's, is payrouter.ErrNotExist.
-//
-// The payment row and its attempts and refunds are read by separate
-// statements, outside a transaction: a write committing between them
-// would mix two versions (a refund succeeded that amount_refunded does
-// not count yet). Every write bumps the row's version, so the read is
-// kept only when the version is unchanged after the children were read;
-// after a few tries under a busy writer it reads under the write lock.
+// A missing payment, or another merchant's, is payrouter.ErrNotExist. One
+// statement reads the row with its attempts and refunds, so they are of one
+// version (read.go).
 func (s *Store) GetPayment(ctx context.Context, merchantID, id string) (*payrouter.Payment, error) {
-	query, args := `SELECT `+paymentCols+` FROM payments WHERE id = ?`, []any{id}
+	query, args := s.qGet, []any{id}
 	if merchantID != "" {
-		query, args = query+` AND merchant_id = ?`, append(args, merchantID)
+		query, args = s.qGetMerchant, append(args, merchantID)
 	}
-	for range consistentReadTries {
-		ps, err := s.queryPayments(ctx, s.r, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		if len(ps) == 0 {
-			return nil, notExist("payment " + id)
-		}
-		var v int64
-		if err := s.r.QueryRowContext(ctx, s.q(`SELECT version FROM payments WHERE id = ?`), id).Scan(&v); err != nil {
-			return nil, fmt.Errorf("store: get payment %s: version: %w", id, err)
-		}
-		if v == ps[0].Revision() {
-			return ps[0], nil
-		}
-	}
-	var p *payrouter.Payment
-	err := s.inTx(ctx, "get payment "+id, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		p, err = scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return notExist("payment " + id)
-		}
-		if err != nil {
-			return fmt.Errorf("store: get payment %s: %w", id, err)
-		}
-		return s.loadChildren(ctx, tx, []*payrouter.Payment{p})
-	})
-	if err != nil {
-		return nil, err
-	}
-	if merchantID != "" && p.MerchantID != merchantID {
+	p, err := scanPaymentWhole(s.r.QueryRowContext(ctx, s.q(query), args...))
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notExist("payment " + id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get payment %s: %w", id, err)
 	}
 	return p, nil
 }
-
-// consistentReadTries bounds GetPayment's optimistic reads.
-const consistentReadTries = 4
 
 // FindPayment finds the payment one of whose attempts at provider has
 // providerPaymentID as its provider payment id or as its idempotency key
@@ -867,19 +843,14 @@ func (s *Store) FindPayment(ctx context.Context, provider, providerPaymentID str
 	if provider == "" || providerPaymentID == "" {
 		return nil, notExist("payment with empty provider id")
 	}
-	var id string
-	// A UNION, not an OR: each arm uses its own (provider, …) index; the OR
-	// form scanned every attempt at the provider.
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT payment_id FROM attempts WHERE provider = ? AND provider_payment_id = ?
-		UNION SELECT payment_id FROM attempts WHERE provider = ? AND idempotency_key = ?
-		ORDER BY 1 LIMIT 1`), provider, providerPaymentID, provider, providerPaymentID).Scan(&id)
+	p, err := scanPaymentWhole(s.r.QueryRowContext(ctx, s.q(s.qFind), provider, providerPaymentID, provider, providerPaymentID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notExist(fmt.Sprintf("payment for %s %s", provider, providerPaymentID))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: find payment %s %s: %w", provider, providerPaymentID, err)
 	}
-	return s.GetPayment(ctx, "", id)
+	return p, nil
 }
 
 // ListPayments lists payments newest first (created_at, then id), filtered
