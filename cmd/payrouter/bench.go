@@ -14,10 +14,11 @@ import (
 // [--mix card=80,qris=20] [--store sqlite|postgres --postgres-dsn DSN [--instances N]]
 // [--durable=true|false] [--faults stripe=flaky:0.1] [--provider-latency 200ms] [--webhooks] [--json]
 func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
-	fs := newFlags("bench", "bench [--duration 20s | --count N] [--concurrency 32] [--mix card=80,qris=20] [flags]", stderr)
+	fs := newFlags("bench", "bench [--duration 20s | --count N] [--concurrency 32 | --rate N --concurrency MAX] [--mix card=80,qris=20] [flags]", stderr)
 	dur := fs.Duration("duration", 20*time.Second, "measured time of the whole run, split between router and direct (max 10m)")
 	count := fs.Int("count", 0, "payments per side instead of --duration (max 1000000)")
 	conc := fs.Int("concurrency", 32, "concurrent workers, the same on both sides (max 1024)")
+	rate := fs.Float64("rate", 0, "open loop: payments per second offered to each side (Poisson arrivals, at most --concurrency in flight); 0: closed loop")
 	mix := fs.String("mix", "card=80,qris=20", "method mix in percent: card (Stripe) and qris (Midtrans)")
 	st := fs.String("store", "sqlite", "router store: sqlite (fresh temporary file) or postgres")
 	dsn := fs.String("postgres-dsn", "", "PostgreSQL DSN for --store postgres (its tables are created if missing)")
@@ -80,7 +81,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 			return 1
 		}
 	}
-	res, err := bench.Run(ctx, bench.Options{Duration: *dur, Count: *count, Concurrency: *conc, Mix: m,
+	res, err := bench.Run(ctx, bench.Options{Duration: *dur, Count: *count, Concurrency: *conc, Rate: *rate, Mix: m,
 		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Instances: *instances, SimBinary: simBin, Warmup: *warmup, Progress: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)

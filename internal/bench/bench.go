@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,6 +55,7 @@ const (
 	MaxCount       = 1_000_000
 	MaxDuration    = 10 * time.Minute
 	MaxConcurrency = 1024
+	MaxRate        = 100000 // payments per second, open loop
 	MaxInstances   = 4
 	rounds         = 4 // direct and router alternate this many times
 )
@@ -74,8 +76,15 @@ type Options struct {
 	Duration time.Duration
 	// Count is the number of payments per side (0: use Duration).
 	Count int
-	// Concurrency is the number of workers, the same for both sides.
+	// Concurrency is the number of workers, the same for both sides; with
+	// Rate, the most payments in flight.
 	Concurrency int
+	// Rate > 0 makes the load open: payments arrive at this many per
+	// second per side (Poisson arrivals), whatever the answers' latency, as
+	// a merchant's customers do; a payment's latency counts from its
+	// arrival, so waiting for a free slot is not hidden. 0 is the closed
+	// loop: each worker sends its next payment when the last is answered.
+	Rate float64
 	// Mix is the share of each method, in percent.
 	Mix Mix
 	// Store is sqlite (a fresh file in a temporary directory) or postgres.
@@ -225,6 +234,8 @@ func (o *Options) check() error {
 		return errors.New("several instances share one store: --store postgres")
 	case o.Warmup < 0 || o.Warmup > time.Minute:
 		return fmt.Errorf("warmup %v: want 0..1m", o.Warmup)
+	case o.Rate < 0 || o.Rate > MaxRate:
+		return fmt.Errorf("rate %v: want 0 (closed loop) up to %d payments/s", o.Rate, MaxRate)
 	}
 	return nil
 }
@@ -257,6 +268,7 @@ type Result struct {
 	Store       string  `json:"store"`
 	Durable     bool    `json:"durable"`
 	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"` // open loop: payments offered per second per side
 	Mix         string  `json:"mix"`
 	Faults      string  `json:"faults,omitempty"`
 	Webhooks    bool    `json:"webhooks"`
@@ -322,7 +334,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(), Store: o.Store, Durable: o.Durable,
-		Concurrency: o.Concurrency, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1), SimProcess: o.SimBinary != "",
+		Concurrency: o.Concurrency, Rate: o.Rate, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1), SimProcess: o.SimBinary != "",
 		Router: router.side(), Direct: direct.side(),
 	}
 	res.Faults = faultString(o.Faults)
@@ -578,33 +590,37 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	var wg sync.WaitGroup
 	cpu0 := cpustat.Process()
 	start := time.Now()
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// CPU profile samples of the load generator carry its side
-			// (go tool pprof -tagfocus load=router).
-			pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("load", sideOf(tag))))
-			st := &workers[w]
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				i := next.Add(1)
-				if i > limit {
-					return
+	if g.opts.Rate > 0 {
+		g.open(ctx, send, tag, workers, limit, deadline)
+	} else {
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// CPU profile samples of the load generator carry its side
+				// (go tool pprof -tagfocus load=router).
+				pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("load", sideOf(tag))))
+				st := &workers[w]
+				for ctx.Err() == nil && time.Now().Before(deadline) {
+					i := next.Add(1)
+					if i > limit {
+						return
+					}
+					// Deterministic mix: payment i is a card when its position
+					// within each hundred falls in the card share.
+					card := int(i%100) < g.opts.Mix.Card
+					ref := g.runID + tag + strconv.FormatInt(i, 36)
+					t0 := time.Now()
+					kind := send(ctx, card, ref)
+					st.lat = append(st.lat, time.Since(t0))
+					if kind != "" {
+						st.errs = addKind(st.errs, kind)
+					}
 				}
-				// Deterministic mix: payment i is a card when its position
-				// within each hundred falls in the card share.
-				card := int(i%100) < g.opts.Mix.Card
-				ref := g.runID + tag + strconv.FormatInt(i, 36)
-				t0 := time.Now()
-				kind := send(ctx, card, ref)
-				st.lat = append(st.lat, time.Since(t0))
-				if kind != "" {
-					st.errs = addKind(st.errs, kind)
-				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	elapsed := time.Since(start)
 	if stopRSS != nil {
 		stopRSS()
@@ -616,6 +632,53 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 	all.elapsed = elapsed
 	all.cpu = cpustat.Process() - cpu0
 	return all
+}
+
+// open is phase's open loop: payments arrive at opts.Rate per second
+// (exponential gaps) until limit or deadline, each sent on its own
+// goroutine holding one of len(slots) slots; an arrival finding every slot
+// taken waits, its latency counting from its arrival.
+func (g *generator) open(ctx context.Context, send sendFunc, tag string, slots []phaseStats, limit int64, deadline time.Time) {
+	free := make(chan int, len(slots))
+	for i := range slots {
+		free <- i
+	}
+	ctx = pprof.WithLabels(ctx, pprof.Labels("load", sideOf(tag)))
+	rnd := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 12))
+	var wg sync.WaitGroup
+	at := time.Now()
+	for i := int64(1); i <= limit && ctx.Err() == nil; i++ {
+		at = at.Add(time.Duration(rnd.ExpFloat64() / g.opts.Rate * float64(time.Second)))
+		if at.After(deadline) {
+			break
+		}
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		var slot int
+		select {
+		case slot = <-free:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		card := int(i%100) < g.opts.Mix.Card
+		ref := g.runID + tag + strconv.FormatInt(i, 36)
+		wg.Add(1)
+		go func(arrived time.Time) {
+			defer wg.Done()
+			pprof.SetGoroutineLabels(ctx)
+			st := &slots[slot]
+			kind := send(ctx, card, ref)
+			st.lat = append(st.lat, time.Since(arrived))
+			if kind != "" {
+				st.errs = addKind(st.errs, kind)
+			}
+			free <- slot
+		}(at)
+	}
+	wg.Wait()
 }
 
 func sideOf(tag string) string {

@@ -74,6 +74,8 @@ func TestOptionBounds(t *testing.T) {
 		{"too many workers", func(o *Options) { o.Concurrency = MaxConcurrency + 1 }},
 		{"postgres without dsn", func(o *Options) { o.Store = "postgres" }},
 		{"unknown store", func(o *Options) { o.Store = "mysql" }},
+		{"negative rate", func(o *Options) { o.Rate = -1 }},
+		{"rate too high", func(o *Options) { o.Rate = MaxRate + 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +117,33 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+// TestRunOpenLoop: with a rate, the arrivals set the pace, not the
+// answers: 40 payments per side at 100/s take about 0.4 s though 16 may be
+// in flight and the simulators answer in 20 ms (a closed loop of 16 workers
+// would be done in about 0.05 s).
+func TestRunOpenLoop(t *testing.T) {
+	f, _ := ParseFaults("stripe=slow:20,midtrans=slow:20")
+	res, err := Run(context.Background(), Options{Count: 40, Rate: 100, Concurrency: 16, Mix: Mix{80, 20}, Store: "sqlite", Faults: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Side{"router": res.Router, "direct": res.Direct} {
+		if s.Payments != 40 || s.Errors != 0 {
+			t.Errorf("%s: %d payments, %d errors (%v); want 40 and 0", name, s.Payments, s.Errors, s.ErrorKinds)
+		}
+		if s.Seconds < 0.25 || s.Seconds > 2 || s.P50MS < 20 {
+			t.Errorf("%s: %.2f s, p50 %.1f ms; want about 0.4 s (paced by the arrivals) and at least the 20 ms latency", name, s.Seconds, s.P50MS)
+		}
+	}
+	var buf bytes.Buffer
+	if err := res.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "open loop, 100 payments/s") {
+		t.Errorf("report does not say the load was open:\n%s", buf.String())
 	}
 }
 

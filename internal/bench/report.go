@@ -15,7 +15,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "payrouter bench  %s\n", r.Date)
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", r.CPUs, r.GOMAXPROCS, r.CPUModel, r.GoVersion)
 	fmt.Fprintf(&b, "store: %s, durable=%v (%s)\n", r.Store, r.Durable, r.StoreWrites)
-	fmt.Fprintf(&b, "load: concurrency %d, mix %s, webhooks processed=%v", r.Concurrency, r.Mix, r.Webhooks)
+	if r.Rate > 0 {
+		fmt.Fprintf(&b, "load: open loop, %g payments/s offered per side (Poisson arrivals, latency from arrival), at most %d in flight, mix %s, webhooks processed=%v",
+			r.Rate, r.Concurrency, r.Mix, r.Webhooks)
+	} else {
+		fmt.Fprintf(&b, "load: concurrency %d, mix %s, webhooks processed=%v", r.Concurrency, r.Mix, r.Webhooks)
+	}
 	if r.Instances > 1 {
 		fmt.Fprintf(&b, ", %d router instances on one store", r.Instances)
 	}
