@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/payrouter/payrouter/internal/bench"
+	"github.com/payrouter/payrouter/internal/gctune"
 )
 
 // benchCmd: payrouter bench [--duration 20s | --count N] [--concurrency 32]
@@ -81,7 +82,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr writer) int {
 			return 1
 		}
 	}
-	res, err := bench.Run(ctx, bench.Options{Duration: *dur, Count: *count, Concurrency: *conc, Rate: *rate, Mix: m,
+	// The router runs in this process: its collector is set as serve
+	// sets it by default (GOGC and GOMEMLIMIT in the environment win).
+	gc := gctune.Apply(gctune.Settings{}, gctune.Env{})
+	res, err := bench.Run(ctx, bench.Options{GC: gc.String(), Duration: *dur, Count: *count, Concurrency: *conc, Rate: *rate, Mix: m,
 		Store: *st, PostgresDSN: *dsn, Durable: *durable, Faults: f, Webhooks: *webhooks, Instances: *instances, SimBinary: simBin, Warmup: *warmup, Progress: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "payrouter bench: %v\n", err)

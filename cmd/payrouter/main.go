@@ -24,6 +24,7 @@ import (
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app"
 	"github.com/payrouter/payrouter/internal/config"
+	"github.com/payrouter/payrouter/internal/gctune"
 	"github.com/payrouter/payrouter/internal/rulescmd"
 )
 
@@ -160,6 +161,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		cfg.Server.Listen = *listen
 	}
 	log := newLogger(cfg, stderr)
+	gc := gctune.Apply(gctune.Settings{GCPercent: cfg.Server.GCPercent, MemoryLimitMB: cfg.Server.MemoryLimitMB}, gctune.Env{})
+	log.Info("garbage collector", "gc_percent", gc.GCPercent, "memory_limit_mb", gc.MemoryLimit>>20, "limit_from", gc.Source)
 	a, err := app.New(ctx, cfg, app.Options{Log: log, OpenAPI: payrouter.OpenAPI})
 	if err != nil {
 		fmt.Fprintf(stderr, "payrouter: %v\n", err)

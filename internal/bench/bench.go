@@ -107,6 +107,8 @@ type Options struct {
 	// only), each with its own listener and simulators; the router side's
 	// payments are spread over them. 0 means 1.
 	Instances int
+	// GC describes the collector's settings in force, for the report.
+	GC string
 	// Warmup per side before the first round (connections, caches).
 	Warmup time.Duration
 	// Progress receives a line per round; nil discards.
@@ -273,7 +275,8 @@ type Result struct {
 	Faults      string  `json:"faults,omitempty"`
 	Webhooks    bool    `json:"webhooks"`
 	Instances   int     `json:"instances"`
-	SimProcess  bool    `json:"sim_process"` // simulators in their own process: RSS is the router's and the generator's
+	GC          string  `json:"gc,omitempty"` // the collector's settings (GOGC, memory limit)
+	SimProcess  bool    `json:"sim_process"`  // simulators in their own process: RSS is the router's and the generator's
 	Router      Side    `json:"router"`
 	Direct      Side    `json:"direct"`
 	Overhead    Side    `json:"overhead"`             // router minus direct, per percentile
@@ -334,7 +337,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(), Store: o.Store, Durable: o.Durable,
-		Concurrency: o.Concurrency, Rate: o.Rate, Mix: o.Mix.String(), Webhooks: o.Webhooks, Instances: max(o.Instances, 1), SimProcess: o.SimBinary != "",
+		Concurrency: o.Concurrency, Rate: o.Rate, Mix: o.Mix.String(), GC: o.GC, Webhooks: o.Webhooks, Instances: max(o.Instances, 1), SimProcess: o.SimBinary != "",
 		Router: router.side(), Direct: direct.side(),
 	}
 	res.Faults = faultString(o.Faults)

@@ -15,6 +15,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "payrouter bench  %s\n", r.Date)
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", r.CPUs, r.GOMAXPROCS, r.CPUModel, r.GoVersion)
 	fmt.Fprintf(&b, "store: %s, durable=%v (%s)\n", r.Store, r.Durable, r.StoreWrites)
+	if r.GC != "" {
+		fmt.Fprintf(&b, "gc: %s\n", r.GC)
+	}
 	if r.Rate > 0 {
 		fmt.Fprintf(&b, "load: open loop, %g payments/s offered per side (Poisson arrivals, latency from arrival), at most %d in flight, mix %s, webhooks processed=%v",
 			r.Rate, r.Concurrency, r.Mix, r.Webhooks)

@@ -91,6 +91,12 @@ type Server struct {
 	TLS TLS `yaml:"tls"`
 	// RateLimit is every merchant's default (merchants[].rate_limit wins).
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	// GCPercent and MemoryLimitMB set the Go collector (internal/gctune);
+	// 0 is auto: the limit is 80 % of the container's memory limit when
+	// there is one, and with a limit the collector runs at 400 (Go's
+	// default, 100, without). GOGC and GOMEMLIMIT in the environment win.
+	GCPercent     int   `yaml:"gc_percent"`
+	MemoryLimitMB int64 `yaml:"memory_limit_mb"`
 }
 
 // TLS names a PEM certificate (chain) and its key; both or neither.
@@ -583,6 +589,12 @@ func (c *Config) validate() error {
 	}
 	if n := c.Server.MaxWebhookBodyBytes; n < 1<<10 || n > 1<<20 {
 		errs = append(errs, fmt.Errorf("server.max_webhook_body_bytes: %d is not within 1024..1048576", n))
+	}
+	if n := c.Server.GCPercent; n != 0 && (n < 10 || n > 10000) {
+		errs = append(errs, fmt.Errorf("server.gc_percent: %d is not 0 (auto) or within 10..10000", n))
+	}
+	if n := c.Server.MemoryLimitMB; n != 0 && (n < 32 || n > 1<<20) {
+		errs = append(errs, fmt.Errorf("server.memory_limit_mb: %d is not 0 (auto) or within 32..1048576", n))
 	}
 	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
 		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))
