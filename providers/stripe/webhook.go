@@ -20,8 +20,9 @@ import (
 // The timestamp is checked against now (±WebhookTolerance, 300 s by
 // default) by the adapter itself, because stripe-go's tolerance check reads
 // the wall clock; the signature is then checked by stripe-go's
-// webhook.ConstructEventWithOptions, ignoring the API version (the account's
-// webhook version may differ from stripe-go's).
+// webhook.ValidatePayloadIgnoringTolerance, and the event's object decoded
+// into its stripe-go type whatever the API version (the account's webhook
+// version may differ from stripe-go's).
 //
 // Forged, stale, unsigned or tampered webhooks return a signature error
 // (providers.IsSignatureError). payment_intent.* events become KindPayment
@@ -48,15 +49,22 @@ func (p *Provider) ParseWebhook(h http.Header, body []byte, now time.Time) (*pro
 	if err := webhook.ValidatePayloadIgnoringTolerance(body, sig, p.whSecret); err != nil {
 		return nil, providers.SignatureError("invalid Stripe signature")
 	}
-	ev, err := webhook.ConstructEventWithOptions(body, sig, p.whSecret, webhook.ConstructEventOptions{
-		IgnoreTolerance:          true, // checked above against now
-		IgnoreAPIVersionMismatch: true,
-	})
-	if err != nil {
+	// The event's envelope only: stripe.Event (webhook.ConstructEvent)
+	// would check the signature again and decode data.object into a generic
+	// map too (EventData.UnmarshalJSON), which nothing here reads; the
+	// object is decoded once, into its stripe-go type, below.
+	var ev struct {
+		ID   string              `json:"id"`
+		Type stripeapi.EventType `json:"type"`
+		Data *struct {
+			Raw json.RawMessage `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
 		// The signature was valid, so this is a body we cannot read.
 		return nil, providers.Errorf(providers.Invalid, "invalid_payload", "signed Stripe event is not valid JSON")
 	}
-	if ev.ID == "" || ev.Data == nil {
+	if ev.ID == "" || ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return nil, providers.Errorf(providers.Invalid, "invalid_payload", "Stripe event without id or data")
 	}
 	n := &providers.Notification{Provider: p.name, EventID: ev.ID, ProviderStatus: string(ev.Type)}
