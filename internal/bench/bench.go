@@ -787,10 +787,12 @@ func setFaults(ctx context.Context, simBase string, faults map[string]sim.Faults
 // phase that follows.
 func (e *env) flush(ctx context.Context) time.Duration {
 	start := time.Now()
+	// Bounded: a router failing every webhook would make the simulators
+	// retry each one; the run goes on after a minute.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	for _, s := range e.sims {
-		if f, ok := s.Backend.(sim.Flusher); ok {
-			f.Flush()
-		}
+		_ = sim.FlushWithin(ctx, s.Backend)
 	}
 	if e.simBase != "" {
 		for _, name := range []string{"stripe", "midtrans"} {

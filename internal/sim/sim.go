@@ -91,6 +91,28 @@ type Flusher interface {
 	Flush()
 }
 
+// FlushWithin flushes b (when it is a Flusher) or gives up when ctx ends:
+// a receiver that keeps failing makes every queued webhook go through its
+// retries, which can take long. (A Flush given up on finishes in the
+// background.)
+func FlushWithin(ctx context.Context, b Backend) error {
+	f, ok := b.(Flusher)
+	if !ok {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Flush()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // RefundMatcher is implemented by backends that can tell a refund request
 // from the rest: the drop_after_refund fault processes refunds and loses
 // their answers while every other request (charges, status and refund
@@ -168,8 +190,9 @@ func (s *Sim) Mount(mux *http.ServeMux, prefix string) {
 		s.mountSettlement(mux, prefix, st)
 	}
 	mux.HandleFunc("POST "+prefix+"/_flush", func(w http.ResponseWriter, r *http.Request) {
-		if f, ok := s.Backend.(Flusher); ok {
-			f.Flush()
+		if err := FlushWithin(r.Context(), s.Backend); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "webhooks still queued: " + err.Error()})
+			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
