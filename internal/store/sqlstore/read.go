@@ -21,7 +21,7 @@ import (
 // children come with the row as JSON arrays of their columns (times as
 // microseconds since the epoch), aggregated in idx order.
 
-// childCols are the attempts and refunds columns the aggregate carries, in
+// attemptJSONCols and refundJSONCols are the columns the aggregates carry, in
 // the order decodeAttempts and decodeRefunds read them.
 const (
 	attemptJSONCols = `idx, n, provider, provider_payment_id, idempotency_key, status, error_class,
