@@ -663,7 +663,9 @@ func (g *generator) open(ctx context.Context, send sendFunc, tag string, slots [
 		case slot = <-free:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
+		// Arrivals the router could not take in time are not sent after
+		// the deadline: the run stays bounded in time at any rate.
+		if ctx.Err() != nil || time.Now().After(deadline) {
 			break
 		}
 		card := int(i%100) < g.opts.Mix.Card

@@ -147,6 +147,24 @@ func TestRunOpenLoop(t *testing.T) {
 	}
 }
 
+// TestRunOpenLoopBounded: a rate far above what the slots can serve does
+// not run past the duration (arrivals still waiting at the deadline are not
+// sent).
+func TestRunOpenLoopBounded(t *testing.T) {
+	f, _ := ParseFaults("stripe=slow:50,midtrans=slow:50")
+	start := time.Now()
+	res, err := Run(context.Background(), Options{Duration: 800 * time.Millisecond, Rate: MaxRate, Concurrency: 2, Mix: Mix{80, 20}, Store: "sqlite", Faults: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("run took %v for a 0.8 s duration", d)
+	}
+	if res.Router.Seconds > 1.5 || res.Direct.Seconds > 1.5 {
+		t.Errorf("sides ran %.2f s and %.2f s, want about 0.4 s each", res.Router.Seconds, res.Direct.Seconds)
+	}
+}
+
 // TestRunFaults: a flaky Stripe simulator shows up as errors, counted, on
 // both sides; the run still completes.
 func TestRunFaults(t *testing.T) {
