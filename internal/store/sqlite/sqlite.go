@@ -142,8 +142,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		IsDuplicateReference: isDuplicateReference,
 		Time:                 func(t time.Time) any { return t.UnixMicro() },
 		// The rows reach json_group_array in the order of the subquery,
-		// which the primary key (payment_id, idx) gives without a sort; an
-		// ORDER BY inside the aggregate would build a temporary table.
+		// which the primary key (payment_id, idx) gives without a sort (an
+		// ORDER BY inside the aggregate would build a temporary table); the
+		// decoder places rows by their idx whatever the order.
 		ChildRows: func(exprs, table, where, orderBy string) string {
 			return `(SELECT json_group_array(json_array(` + exprs + `)) FROM (SELECT * FROM ` + table +
 				` WHERE ` + where + ` ORDER BY ` + orderBy + `))`

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -127,9 +129,10 @@ func decodeAttempts(b []byte) ([]payrouter.Attempt, error) {
 	// "attempts": [] even for a payment without any (a hosted checkout
 	// before the customer chooses), as the API promises.
 	as := make([]payrouter.Attempt, 0, len(rows))
+	idx := make([]int64, 0, len(rows))
 	for _, r := range rows {
 		c := cols{row: r}
-		c.int() // idx: the aggregate is in idx order
+		idx = append(idx, c.int())
 		// Function calls in a composite literal run left to right: the
 		// fields read the columns in order.
 		a := payrouter.Attempt{N: int(c.int()), Provider: c.str(), ProviderPaymentID: c.str(), IdempotencyKey: c.str(),
@@ -140,7 +143,27 @@ func decodeAttempts(b []byte) ([]payrouter.Attempt, error) {
 		}
 		as = append(as, a)
 	}
+	inIdxOrder(as, idx)
 	return as, nil
+}
+
+// inIdxOrder puts rows in the order of their idx column. The aggregates
+// already come in that order (the primary key's); this keeps a row's
+// position from depending on the query plan.
+func inIdxOrder[T any](rows []T, idx []int64) {
+	if slices.IsSorted(idx) {
+		return
+	}
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(idx[a], idx[b]) })
+	sorted := make([]T, len(rows))
+	for i, o := range order {
+		sorted[i] = rows[o]
+	}
+	copy(rows, sorted)
 }
 
 func decodeRefunds(b []byte) ([]payrouter.Refund, error) {
@@ -149,9 +172,10 @@ func decodeRefunds(b []byte) ([]payrouter.Refund, error) {
 		return nil, err
 	}
 	rs := make([]payrouter.Refund, 0, len(rows))
+	idx := make([]int64, 0, len(rows))
 	for _, r := range rows {
 		c := cols{row: r}
-		c.int()
+		idx = append(idx, c.int())
 		rf := payrouter.Refund{ID: c.str(), Amount: c.int(), Reason: c.str(), Status: payrouter.RefundStatus(c.str()),
 			ProviderRefundID: c.str(), FailureCode: c.str(), CreatedAt: c.micros()}
 		if c.err != nil {
@@ -159,5 +183,6 @@ func decodeRefunds(b []byte) ([]payrouter.Refund, error) {
 		}
 		rs = append(rs, rf)
 	}
+	inIdxOrder(rs, idx)
 	return rs, nil
 }

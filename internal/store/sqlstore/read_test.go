@@ -22,6 +22,12 @@ func TestDecodeAttempts(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("decodeAttempts =\n%+v\nwant\n%+v", got, want)
 	}
+	// Out of idx order (a query plan could deliver them so): placed by idx.
+	got, err = decodeAttempts([]byte(`[[1,2,"xendit","","pay_1_a2","failed","declined","card_declined","say \"no\"",0,3,1764600000000001],
+		[0,1,"stripe","pi_1","pay_1_a1","succeeded","","","",9007199254740993,12,1764600000123456]]`))
+	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("decodeAttempts out of order =\n%+v, %v\nwant\n%+v", got, err, want)
+	}
 	if as, err := decodeAttempts([]byte(`[]`)); err != nil || as == nil || len(as) != 0 {
 		t.Errorf("no attempts = %#v, %v; want an empty, non-nil slice (the API shows [])", as, err)
 	}
