@@ -31,9 +31,10 @@ error_code, error_message, expected_fee, latency_ms, %s`
 	refundJSONCols = `idx, id, amount, reason, status, provider_refund_id, failure_code, %s`
 )
 
-// readQueries builds the one-statement reads for d.
-func readQueries(d Dialect) (get, getMerchant, find string) {
-	sel := `SELECT ` + paymentCols + `,
+// readQueries builds the one-statement reads for d: sel, the SELECT … FROM
+// payments every list adds its WHERE to, and the point reads.
+func readQueries(d Dialect) (sel, get, getMerchant, find string) {
+	sel = `SELECT ` + paymentCols + `,
 	` + d.ChildRows(fmt.Sprintf(attemptJSONCols, d.Micros("started_at")), "attempts", "payment_id = payments.id", "idx") + `,
 	` + d.ChildRows(fmt.Sprintf(refundJSONCols, d.Micros("created_at")), "refunds", "payment_id = payments.id", "idx") + `
 	FROM payments`
@@ -46,7 +47,7 @@ func readQueries(d Dialect) (get, getMerchant, find string) {
 	find = sel + ` WHERE id = coalesce(
 		(SELECT payment_id FROM attempts WHERE provider = ? AND provider_payment_id = ? LIMIT 1),
 		(SELECT payment_id FROM attempts WHERE provider = ? AND idempotency_key = ? LIMIT 1))`
-	return get, getMerchant, find
+	return sel, get, getMerchant, find
 }
 
 // scanPaymentWhole scans a row of readQueries: the payment with its children.

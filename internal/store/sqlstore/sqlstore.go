@@ -79,10 +79,10 @@ type Store struct {
 	d Dialect
 
 	qLoadForUpdate string
-	// One-statement reads of a payment with its children (read.go).
-	qGet, qGetMerchant, qFind string
-	gc                        *groupCommitter // nil without Dialect.GroupCommit
-	pg                        *pipeGroup      // nil without Dialect.PipelineGroup
+	// One-statement reads of payments with their children (read.go).
+	qWhole, qGet, qGetMerchant, qFind string
+	gc                                *groupCommitter // nil without Dialect.GroupCommit
+	pg                                *pipeGroup      // nil without Dialect.PipelineGroup
 	// prepared holds the write path's statements after Prepare, keyed by
 	// query text; it is not modified afterwards, so reads need no lock.
 	prepared map[string]*sql.Stmt
@@ -103,9 +103,19 @@ func New(w, r *sql.DB, d Dialect) *Store {
 	// query costs more than running it there (a fifth of the CPU of
 	// webhook ingestion, measured). The PostgreSQL driver caches
 	// statements itself.
-	s := &Store{w: w, r: &readPool{DB: r, cache: r != w}, d: d,
-		qLoadForUpdate: `SELECT ` + paymentCols + ` FROM payments WHERE id = ?` + d.LockRow}
-	s.qGet, s.qGetMerchant, s.qFind = readQueries(d)
+	s := &Store{w: w, r: &readPool{DB: r, cache: r != w}, d: d}
+	s.qWhole, s.qGet, s.qGetMerchant, s.qFind = readQueries(d)
+	// The load of a read-modify-write. Where the whole transaction holds
+	// the write lock (SQLite), one statement reads the row with its
+	// children. With a row lock (PostgreSQL) the children are read after
+	// the lock is granted: a statement's subqueries keep the snapshot it
+	// started with, so a SELECT … FOR UPDATE that waited for a concurrent
+	// writer would see that writer's row but not its attempts (lost
+	// updates: ConcurrentUpdate in the conformance suite caught it).
+	s.qLoadForUpdate = s.qGet
+	if d.LockRow != "" {
+		s.qLoadForUpdate = `SELECT ` + paymentCols + ` FROM payments WHERE id = ?` + d.LockRow
+	}
 	if d.GroupCommit > 0 {
 		s.gc = newGroupCommitter(d.BeginWrite, d.GroupCommit, func(ctx context.Context, tx *sql.Tx, query string) error {
 			_, err := s.txExec(ctx, tx, query)
@@ -520,15 +530,12 @@ func (s *Store) prepareFast(cur *payrouter.Payment, fn func(p *payrouter.Payment
 // updateLoaded is UpdatePayment's transaction body: load id under the write
 // lock, call fn, write what changed, complete the idempotency record.
 func (s *Store) updateLoaded(ctx context.Context, tx *sql.Tx, id string, fn func(p *payrouter.Payment) error, c *store.IdempotencyCompletion) (*payrouter.Payment, error) {
-	p, err := scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+	p, err := s.loadForUpdate(ctx, tx, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notExist("payment " + id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: update payment %s: load: %w", id, err)
-	}
-	if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
-		return nil, err
 	}
 	merchant, rev := p.MerchantID, p.Revision()
 	old := keyColsOf(p)
@@ -724,6 +731,22 @@ func (s *Store) nextSeqs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error
 	return seqs, nil
 }
 
+// loadForUpdate reads payment id with its children in tx, under the write
+// lock (see qLoadForUpdate).
+func (s *Store) loadForUpdate(ctx context.Context, tx *sql.Tx, id string) (*payrouter.Payment, error) {
+	if s.d.LockRow == "" {
+		return scanPaymentWhole(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+	}
+	p, err := scanPayment(s.txQueryRow(ctx, tx, s.qLoadForUpdate, id))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // loadChildren fills the attempts and refunds of ps with two queries.
 func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Payment) error {
 	if len(ps) == 0 {
@@ -792,27 +815,24 @@ func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Pay
 	return nil
 }
 
-// queryPayments runs a SELECT of paymentCols and loads the children.
-func (s *Store) queryPayments(ctx context.Context, q querier, query string, args ...any) ([]*payrouter.Payment, error) {
-	rows, err := q.QueryContext(ctx, s.q(query), args...)
+// queryPayments reads payments with their children, one statement:
+// rest (WHERE, ORDER BY, LIMIT) follows the aggregate SELECT of read.go.
+func (s *Store) queryPayments(ctx context.Context, rest string, args ...any) ([]*payrouter.Payment, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(s.qWhole+rest), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: query payments: %w", err)
 	}
+	defer rows.Close()
 	var ps []*payrouter.Payment
 	for rows.Next() {
-		p, err := scanPayment(rows)
+		p, err := scanPaymentWhole(rows)
 		if err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("store: scan payment: %w", err)
 		}
 		ps = append(ps, p)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: query payments: %w", err)
-	}
-	if err := s.loadChildren(ctx, q, ps); err != nil {
-		return nil, err
 	}
 	return ps, nil
 }
@@ -881,13 +901,13 @@ func (s *Store) ListPayments(ctx context.Context, f store.ListFilter) ([]*payrou
 		args = append(args, f.After)
 		order = " ORDER BY created_at, id LIMIT ?" // the nearest to the cursor, reversed below
 	}
-	query := `SELECT ` + paymentCols + ` FROM payments`
+	rest := ""
 	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
+		rest = " WHERE " + strings.Join(where, " AND ")
 	}
-	query += order
+	rest += order
 	args = append(args, clamp(f.Limit, DefaultListLimit, MaxListLimit))
-	ps, err := s.queryPayments(ctx, s.r, query, args...)
+	ps, err := s.queryPayments(ctx, rest, args...)
 	if f.After != "" {
 		slices.Reverse(ps)
 	}
@@ -904,8 +924,7 @@ func clamp(n, def, max int) int {
 // DuePayments lists payments with ResolveAt at or before now, oldest
 // ResolveAt first; limit <= 0 means 100.
 func (s *Store) DuePayments(ctx context.Context, now time.Time, limit int) ([]*payrouter.Payment, error) {
-	return s.queryPayments(ctx, s.r, `SELECT `+paymentCols+` FROM payments
-		WHERE resolve_at IS NOT NULL AND resolve_at <= ? ORDER BY resolve_at, id LIMIT ?`,
+	return s.queryPayments(ctx, ` WHERE resolve_at IS NOT NULL AND resolve_at <= ? ORDER BY resolve_at, id LIMIT ?`,
 		s.t(now), clamp(limit, 100, 10000))
 }
 
@@ -916,8 +935,7 @@ func (s *Store) ScanPayments(ctx context.Context, since time.Time, fn func(*payr
 	// (created_at, id) > (since, "") is created_at >= since for non-empty ids.
 	lastT, lastID := since, ""
 	for {
-		ps, err := s.queryPayments(ctx, s.r, `SELECT `+paymentCols+` FROM payments
-			WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`, s.t(lastT), lastID, scanBatch)
+		ps, err := s.queryPayments(ctx, ` WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`, s.t(lastT), lastID, scanBatch)
 		if err != nil {
 			return err
 		}
