@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/payrouter/payrouter"
 	"github.com/payrouter/payrouter/internal/app/apptest"
+	"github.com/payrouter/payrouter/internal/config"
 	"github.com/payrouter/payrouter/internal/sim"
 )
 
@@ -33,8 +35,21 @@ func TestPropertyRetriesMoveMoneyOnce(t *testing.T) {
 	}
 	for _, sc := range testStores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			propertyRetriesMoveMoneyOnce(t, startOn(t, sc, webhookSink(t)))
+			propertyRetriesMoveMoneyOnce(t, startOn(t, sc, chain(webhookSink(t), breakersNeverTrip)))
 		})
+	}
+}
+
+// breakersNeverTrip keeps every breaker closed. The property test loses
+// provider answers on purpose (ambiguous calls, which breakers count), up
+// to four at once with concurrent retries: a few unlucky draws opened
+// Stripe's breaker (found in CI), and the next create answered 503 where
+// the property expects 201. Breakers are not what this test is about
+// (chaos_test.go covers them).
+func breakersNeverTrip(c *config.Config) {
+	for name, pc := range c.Providers {
+		pc.Breaker.MinRequests = math.MaxUint32
+		c.Providers[name] = pc
 	}
 }
 
