@@ -46,7 +46,11 @@ const (
 		reason = excluded.reason, status = excluded.status, provider_refund_id = excluded.provider_refund_id,
 		failure_code = excluded.failure_code, created_at = excluded.created_at`
 	qDeleteRefunds = `DELETE FROM refunds WHERE payment_id = ? AND idx >= ?`
-	qInsertEvent   = `INSERT INTO events (seq, id, merchant_id, payment_id, type, created_at, data)
+	// A locked load's children where the row lock comes first (see
+	// Store.qLoadForUpdate).
+	qLoadAttempts = `SELECT ` + attemptCols + ` FROM attempts WHERE payment_id = ? ORDER BY idx`
+	qLoadRefunds  = `SELECT ` + refundCols + ` FROM refunds WHERE payment_id = ? ORDER BY idx`
+	qInsertEvent  = `INSERT INTO events (seq, id, merchant_id, payment_id, type, created_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qClaimIdempotency = `INSERT INTO idempotency (merchant_id, key, request_hash, payment_id, status, created_at)
 		VALUES (?, ?, ?, '', 0, ?) ON CONFLICT (merchant_id, key) DO NOTHING`
@@ -72,14 +76,6 @@ func placeholders(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
 
-func qLoadAttempts(n int) string {
-	return `SELECT ` + attemptCols + ` FROM attempts WHERE payment_id IN ` + placeholders(n) + ` ORDER BY payment_id, idx`
-}
-
-func qLoadRefunds(n int) string {
-	return `SELECT ` + refundCols + ` FROM refunds WHERE payment_id IN ` + placeholders(n) + ` ORDER BY payment_id, idx`
-}
-
 // Prepare prepares the write path's statements on the writer pool, so that
 // transactions reuse them instead of parsing SQL each time (SQLite spends
 // about half of a write transaction in its parser otherwise). Call it once,
@@ -88,7 +84,7 @@ func qLoadRefunds(n int) string {
 func (s *Store) Prepare(ctx context.Context) error {
 	prepared := map[string]*sql.Stmt{}
 	queries := append([]string{qInsertPayment, qUpdatePayment, qUpsertAttempt, qDeleteAttempts, qUpsertRefund,
-		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts(1), qLoadRefunds(1),
+		qDeleteRefunds, qInsertEvent, s.qLoadForUpdate, qLoadAttempts, qLoadRefunds,
 		qUpdatePaymentIfVersion, qUpdatePaymentLean, qUpdatePaymentLeanIfVersion, qClaimIdempotencyLinked, qGetIdempotency, qCompleteIdempotency}, s.d.Prepare...)
 	if s.gc != nil {
 		// Only group commit runs these in transactions; elsewhere they run

@@ -122,30 +122,51 @@ func (c *cols) int() int64 {
 
 func (c *cols) micros() time.Time { return time.UnixMicro(c.int()).UTC() }
 
-func decodeAttempts(b []byte) ([]payrouter.Attempt, error) {
-	rows, err := childRows(b, 12)
+// decodeChildren decodes an aggregate of rows of width values, the first
+// of each its idx and the rest read by row, and places them in idx order.
+func decodeChildren[T any](b []byte, width int, row func(c *cols) T) ([]T, error) {
+	rows, err := childRows(b, width)
 	if err != nil {
 		return nil, err
 	}
-	// "attempts": [] even for a payment without any (a hosted checkout
-	// before the customer chooses), as the API promises.
-	as := make([]payrouter.Attempt, 0, len(rows))
+	vs := make([]T, 0, len(rows))
 	idx := make([]int64, 0, len(rows))
 	for _, r := range rows {
 		c := cols{row: r}
 		idx = append(idx, c.int())
-		// Function calls in a composite literal run left to right: the
-		// fields read the columns in order.
-		a := payrouter.Attempt{N: int(c.int()), Provider: c.str(), ProviderPaymentID: c.str(), IdempotencyKey: c.str(),
-			Status: payrouter.AttemptStatus(c.str()), ErrorClass: c.str(), ErrorCode: c.str(), ErrorMessage: c.str(),
-			ExpectedFee: c.int(), LatencyMS: c.int(), StartedAt: c.micros()}
+		v := row(&c)
 		if c.err != nil {
 			return nil, c.err
 		}
-		as = append(as, a)
+		vs = append(vs, v)
 	}
-	inIdxOrder(as, idx)
-	return as, nil
+	inIdxOrder(vs, idx)
+	return vs, nil
+}
+
+// decodeAttempts is never nil: "attempts": [] even for a payment without
+// any (a hosted checkout before the customer chooses), as the API promises.
+// Function calls in a composite literal run left to right: the fields read
+// the columns in order.
+func decodeAttempts(b []byte) ([]payrouter.Attempt, error) {
+	return decodeChildren(b, 12, func(c *cols) payrouter.Attempt {
+		return payrouter.Attempt{N: int(c.int()), Provider: c.str(), ProviderPaymentID: c.str(), IdempotencyKey: c.str(),
+			Status: payrouter.AttemptStatus(c.str()), ErrorClass: c.str(), ErrorCode: c.str(), ErrorMessage: c.str(),
+			ExpectedFee: c.int(), LatencyMS: c.int(), StartedAt: c.micros()}
+	})
+}
+
+// decodeRefunds is nil for none, as a payment without refunds has always
+// been read.
+func decodeRefunds(b []byte) ([]payrouter.Refund, error) {
+	rs, err := decodeChildren(b, 8, func(c *cols) payrouter.Refund {
+		return payrouter.Refund{ID: c.str(), Amount: c.int(), Reason: c.str(), Status: payrouter.RefundStatus(c.str()),
+			ProviderRefundID: c.str(), FailureCode: c.str(), CreatedAt: c.micros()}
+	})
+	if len(rs) == 0 {
+		return nil, err
+	}
+	return rs, err
 }
 
 // inIdxOrder puts rows in the order of their idx column. The aggregates
@@ -165,25 +186,4 @@ func inIdxOrder[T any](rows []T, idx []int64) {
 		sorted[i] = rows[o]
 	}
 	copy(rows, sorted)
-}
-
-func decodeRefunds(b []byte) ([]payrouter.Refund, error) {
-	rows, err := childRows(b, 8)
-	if err != nil || len(rows) == 0 {
-		return nil, err
-	}
-	rs := make([]payrouter.Refund, 0, len(rows))
-	idx := make([]int64, 0, len(rows))
-	for _, r := range rows {
-		c := cols{row: r}
-		idx = append(idx, c.int())
-		rf := payrouter.Refund{ID: c.str(), Amount: c.int(), Reason: c.str(), Status: payrouter.RefundStatus(c.str()),
-			ProviderRefundID: c.str(), FailureCode: c.str(), CreatedAt: c.micros()}
-		if c.err != nil {
-			return nil, c.err
-		}
-		rs = append(rs, rf)
-	}
-	inIdxOrder(rs, idx)
-	return rs, nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // maxCachedReads bounds the read statement cache. The store's queries are
-// constant strings (qLoadAttempts(n) varies with n ≤ a page), so the bound
+// constant strings or a few variants (ListPayments' filters), so the bound
 // is only a guard.
 const maxCachedReads = 256
 

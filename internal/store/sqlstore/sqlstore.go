@@ -741,28 +741,18 @@ func (s *Store) loadForUpdate(ctx context.Context, tx *sql.Tx, id string) (*payr
 	if err != nil {
 		return nil, err
 	}
-	if err := s.loadChildren(ctx, tx, []*payrouter.Payment{p}); err != nil {
+	if err := s.loadChildren(ctx, tx, p); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// loadChildren fills the attempts and refunds of ps with two queries.
-func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Payment) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	byID := make(map[string]*payrouter.Payment, len(ps))
-	args := make([]any, len(ps))
-	for i, p := range ps {
-		byID[p.ID] = p
-		args[i] = p.ID
-		// "attempts": [] even for a payment without any (a hosted checkout
-		// before the customer chooses), as the API promises.
-		p.Attempts = []payrouter.Attempt{}
-	}
-
-	rows, err := s.query(ctx, q, qLoadAttempts(len(ps)), args...)
+// loadChildren fills p's attempts and refunds with two queries in tx.
+func (s *Store) loadChildren(ctx context.Context, tx *sql.Tx, p *payrouter.Payment) error {
+	// "attempts": [] even for a payment without any (a hosted checkout
+	// before the customer chooses), as the API promises.
+	p.Attempts = []payrouter.Attempt{}
+	rows, err := s.query(ctx, tx, qLoadAttempts, p.ID)
 	if err != nil {
 		return fmt.Errorf("store: load attempts: %w", err)
 	}
@@ -780,7 +770,6 @@ func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Pay
 			return fmt.Errorf("store: load attempts: %w", err)
 		}
 		a.Status, a.StartedAt = payrouter.AttemptStatus(status), startedAt
-		p := byID[pid]
 		p.Attempts = append(p.Attempts, a)
 	}
 	rows.Close()
@@ -788,7 +777,7 @@ func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Pay
 		return fmt.Errorf("store: load attempts: %w", err)
 	}
 
-	rows, err = s.query(ctx, q, qLoadRefunds(len(ps)), args...)
+	rows, err = s.query(ctx, tx, qLoadRefunds, p.ID)
 	if err != nil {
 		return fmt.Errorf("store: load refunds: %w", err)
 	}
@@ -806,7 +795,6 @@ func (s *Store) loadChildren(ctx context.Context, q querier, ps []*payrouter.Pay
 			return fmt.Errorf("store: load refunds: %w", err)
 		}
 		r.Status, r.CreatedAt = payrouter.RefundStatus(status), createdAt
-		p := byID[pid]
 		p.Refunds = append(p.Refunds, r)
 	}
 	if err := rows.Err(); err != nil {
