@@ -149,8 +149,11 @@ func NewID(prefix string) string {
 		b[i] = byte(ms >> (8 * (5 - i)))
 	}
 	_, _ = rand.Read(b[6:]) // crypto/rand never fails on supported platforms
-	return prefix + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
+
+// idEncoding is NewID's: built once (WithPadding allocates a copy).
+var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
 
 // CreateRequest is a validated create request (see httpapi for decoding).
 type CreateRequest struct {

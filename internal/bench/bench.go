@@ -603,22 +603,12 @@ func (g *generator) phase(ctx context.Context, send sendFunc, tag string, count 
 				// CPU profile samples of the load generator carry its side
 				// (go tool pprof -tagfocus load=router).
 				pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("load", sideOf(tag))))
-				st := &workers[w]
 				for ctx.Err() == nil && time.Now().Before(deadline) {
 					i := next.Add(1)
 					if i > limit {
 						return
 					}
-					// Deterministic mix: payment i is a card when its position
-					// within each hundred falls in the card share.
-					card := int(i%100) < g.opts.Mix.Card
-					ref := g.runID + tag + strconv.FormatInt(i, 36)
-					t0 := time.Now()
-					kind := send(ctx, card, ref)
-					st.lat = append(st.lat, time.Since(t0))
-					if kind != "" {
-						st.errs = addKind(st.errs, kind)
-					}
+					g.one(ctx, send, tag, i, &workers[w], time.Now())
 				}
 			}()
 		}
@@ -668,22 +658,28 @@ func (g *generator) open(ctx context.Context, send sendFunc, tag string, slots [
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			break
 		}
-		card := int(i%100) < g.opts.Mix.Card
-		ref := g.runID + tag + strconv.FormatInt(i, 36)
 		wg.Add(1)
-		go func(arrived time.Time) {
+		go func(i int64, arrived time.Time) {
 			defer wg.Done()
 			pprof.SetGoroutineLabels(ctx)
-			st := &slots[slot]
-			kind := send(ctx, card, ref)
-			st.lat = append(st.lat, time.Since(arrived))
-			if kind != "" {
-				st.errs = addKind(st.errs, kind)
-			}
+			g.one(ctx, send, tag, i, &slots[slot], arrived)
 			free <- slot
-		}(at)
+		}(i, at)
 	}
 	wg.Wait()
+}
+
+// one sends the phase's payment i and records it in st, its latency
+// counted from start.
+func (g *generator) one(ctx context.Context, send sendFunc, tag string, i int64, st *phaseStats, start time.Time) {
+	// Deterministic mix: payment i is a card when its position within each
+	// hundred falls in the card share.
+	card := int(i%100) < g.opts.Mix.Card
+	kind := send(ctx, card, g.runID+tag+strconv.FormatInt(i, 36))
+	st.lat = append(st.lat, time.Since(start))
+	if kind != "" {
+		st.errs = addKind(st.errs, kind)
+	}
 }
 
 func sideOf(tag string) string {

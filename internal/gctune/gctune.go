@@ -83,18 +83,14 @@ func Apply(s Settings, e Env) Applied {
 	}
 	switch {
 	case e.Getenv("GOGC") != "":
-		a.GCPercent = debug.SetGCPercent(-1)
-		debug.SetGCPercent(a.GCPercent)
 	case s.GCPercent != 0:
 		debug.SetGCPercent(s.GCPercent)
-		a.GCPercent = s.GCPercent
 	case a.MemoryLimit > 0:
 		debug.SetGCPercent(Relaxed)
-		a.GCPercent = Relaxed
-	default:
-		a.GCPercent = debug.SetGCPercent(-1)
-		debug.SetGCPercent(a.GCPercent)
 	}
+	// Read back what is in force (SetGCPercent answers the previous value).
+	a.GCPercent = debug.SetGCPercent(-1)
+	debug.SetGCPercent(a.GCPercent)
 	return a
 }
 

@@ -560,7 +560,6 @@ func TestCrashAfterApplyBeforeStoreRedeliveryIsNoop(t *testing.T) {
 
 	body, h := stripeEvent(t, sandboxStripeWebhookSecret, "evt_crash_2", p, "succeeded", time.Now())
 	n := parseSandboxStripe(t, body, h)
-	n.Provider = "stripe"
 	st, err := sqlite.Open(ctx, dsn, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

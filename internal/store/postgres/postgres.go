@@ -93,7 +93,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 
 	st := sqlstore.New(db, db, sqlstore.Dialect{
-		Rebind:     rebind,
+		Rebind:     (&rebinder{}).rebind,
 		BeginWrite: func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
 		LockRow:    " FOR UPDATE",
 		NextSeqs: func(ctx context.Context, tx *sqlstore.Tx, n int) ([]int64, error) {
@@ -179,33 +179,33 @@ func isDuplicateReference(err error) bool {
 	return errors.As(err, &e) && e.Code == "23505" && e.ConstraintName == "payments_merchant_reference_key"
 }
 
-// rebound caches rebind's results: the write path rebinds the same few
-// queries for every payment (1 % of the router's CPU in a profile). The
-// queries are the store's own, so the set is small; the cap only guards
-// against a caller building unbounded variants.
-var rebound struct {
-	sync.Map
+// rebinder caches rebind's results, one per store: the write path
+// rebinds the same few queries for every payment (1 % of the router's CPU
+// in a profile). The queries are the store's own, so the set is small; the
+// cap only guards against a caller building unbounded variants.
+type rebinder struct {
+	m sync.Map
 	n atomic.Int32
 }
 
 const maxRebound = 4096
 
-// rebind turns the shared queries' ? placeholders into $1, $2, …. The
-// shared queries contain no ? inside literals.
-func rebind(q string) string {
-	if r, ok := rebound.Load(q); ok {
+func (c *rebinder) rebind(q string) string {
+	if r, ok := c.m.Load(q); ok {
 		return r.(string)
 	}
-	r := rebindUncached(q)
-	if rebound.n.Load() < maxRebound {
-		if _, loaded := rebound.LoadOrStore(q, r); !loaded {
-			rebound.n.Add(1)
+	r := rebind(q)
+	if c.n.Load() < maxRebound {
+		if _, loaded := c.m.LoadOrStore(q, r); !loaded {
+			c.n.Add(1)
 		}
 	}
 	return r
 }
 
-func rebindUncached(q string) string {
+// rebind turns the shared queries' ? placeholders into $1, $2, …. The
+// shared queries contain no ? inside literals.
+func rebind(q string) string {
 	n := strings.Count(q, "?")
 	if n == 0 {
 		return q
