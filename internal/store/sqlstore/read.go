@@ -123,18 +123,20 @@ func (c *cols) int() int64 {
 func (c *cols) micros() time.Time { return time.UnixMicro(c.int()).UTC() }
 
 // decodeChildren decodes an aggregate of rows of width values, the first
-// of each its idx and the rest read by row, and places them in idx order.
+// of each its idx and the rest read by row, and places them in idx order;
+// nil for none.
 func decodeChildren[T any](b []byte, width int, row func(c *cols) T) ([]T, error) {
 	rows, err := childRows(b, width)
-	if err != nil {
+	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
 	vs := make([]T, 0, len(rows))
 	idx := make([]int64, 0, len(rows))
+	c := new(cols) // one per aggregate, not per row: it escapes through row
 	for _, r := range rows {
-		c := cols{row: r}
+		*c = cols{row: r}
 		idx = append(idx, c.int())
-		v := row(&c)
+		v := row(c)
 		if c.err != nil {
 			return nil, c.err
 		}
@@ -149,24 +151,24 @@ func decodeChildren[T any](b []byte, width int, row func(c *cols) T) ([]T, error
 // Function calls in a composite literal run left to right: the fields read
 // the columns in order.
 func decodeAttempts(b []byte) ([]payrouter.Attempt, error) {
-	return decodeChildren(b, 12, func(c *cols) payrouter.Attempt {
+	as, err := decodeChildren(b, 12, func(c *cols) payrouter.Attempt {
 		return payrouter.Attempt{N: int(c.int()), Provider: c.str(), ProviderPaymentID: c.str(), IdempotencyKey: c.str(),
 			Status: payrouter.AttemptStatus(c.str()), ErrorClass: c.str(), ErrorCode: c.str(), ErrorMessage: c.str(),
 			ExpectedFee: c.int(), LatencyMS: c.int(), StartedAt: c.micros()}
 	})
+	if as == nil && err == nil {
+		as = []payrouter.Attempt{}
+	}
+	return as, err
 }
 
 // decodeRefunds is nil for none, as a payment without refunds has always
 // been read.
 func decodeRefunds(b []byte) ([]payrouter.Refund, error) {
-	rs, err := decodeChildren(b, 8, func(c *cols) payrouter.Refund {
+	return decodeChildren(b, 8, func(c *cols) payrouter.Refund {
 		return payrouter.Refund{ID: c.str(), Amount: c.int(), Reason: c.str(), Status: payrouter.RefundStatus(c.str()),
 			ProviderRefundID: c.str(), FailureCode: c.str(), CreatedAt: c.micros()}
 	})
-	if len(rs) == 0 {
-		return nil, err
-	}
-	return rs, err
 }
 
 // inIdxOrder puts rows in the order of their idx column. The aggregates
